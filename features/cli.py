@@ -1,0 +1,142 @@
+"""`leadscore data ...` and `leadscore features ...`: demo data and point-in-time snapshots."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features.config import load_feature_config
+from features.contract import CrmData, DataContractError
+from features.labels import LabelError, exclusion_counts, label_snapshots
+from features.snapshot import as_of_after_creation, snapshot
+from features.sources import load_source
+from features.spec import build_spec
+
+log = logging.getLogger(__name__)
+console = Console(stderr=True)
+
+data_app = typer.Typer(help="Demo data: generate leadforge CRM worlds.", no_args_is_help=True)
+features_app = typer.Typer(help="Point-in-time feature snapshots.", no_args_is_help=True)
+
+RECIPE = "b2b_saas_procurement_v1"
+
+
+class Difficulty(StrEnum):
+    intro = "intro"
+    intermediate = "intermediate"
+    advanced = "advanced"
+
+
+class Mode(StrEnum):
+    research_instructor = "research_instructor"
+    student_public = "student_public"
+
+
+class TargetOpt(StrEnum):
+    won = "won"
+    sql = "sql"
+
+
+@data_app.command("generate")
+def generate(
+    out: Annotated[Path, typer.Option(help="Directory to write the bundle to.")],
+    seed: Annotated[int, typer.Option(help="World seed: a different seed is a different world.")] = 42,
+    difficulty: Annotated[Difficulty, typer.Option(help="Signal-to-noise tier.")] = Difficulty.intermediate,
+    leads: Annotated[int, typer.Option(min=1, help="Number of leads.")] = 5000,
+    mode: Annotated[
+        Mode, typer.Option(help="research_instructor keeps the full dated history and outcomes.")
+    ] = Mode.research_instructor,
+) -> None:
+    """Generate a simulated B2B SaaS CRM (a leadforge bundle) for demos and tests."""
+    from leadforge.api import Generator
+
+    with console.status(f"simulating {leads} leads (seed {seed}, {difficulty.value}) ..."):
+        gen = Generator.from_recipe(RECIPE, seed=seed, exposure_mode=mode.value)
+        bundle = gen.generate(n_leads=leads, difficulty=difficulty.value)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        bundle.save(str(out))
+    console.print(f"wrote leadforge bundle ({mode.value}, {leads} leads) to [bold]{out}[/]")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/] {exc}")
+    return typer.Exit(code=2)
+
+
+def load_or_exit(data: Path, config: Path | None) -> CrmData:
+    """Load a source for a CLI command, turning contract errors into a clean exit."""
+    try:
+        return load_source(data, load_feature_config(config))
+    except (DataContractError, ValueError) as exc:
+        raise _fail(exc) from exc
+
+
+@features_app.command("build")
+def build(
+    data: Annotated[Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")],
+    out: Annotated[Path, typer.Option(help="Parquet file to write the snapshot rows to.")],
+    as_of_days: Annotated[
+        float | None, typer.Option(help="Snapshot each lead N x 24 h after its creation.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Snapshot every lead at one moment (ISO-8601).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")] = None,
+    target: Annotated[TargetOpt, typer.Option(help="Outcome counted in the summary.")] = TargetOpt.won,
+    horizon_days: Annotated[float, typer.Option(help="Conversion horizon for the summary.")] = 90,
+) -> None:
+    """Write one feature row per lead, built only from history dated at or before as_of."""
+    if (as_of_days is None) == (as_of is None):
+        raise _fail(ValueError("give exactly one of --as-of-days N or --as-of TIMESTAMP"))
+    crm = load_or_exit(data, config)
+    spec = build_spec(load_feature_config(config))
+    leads = crm.leads
+    if as_of is not None:
+        moment = pd.Timestamp(as_of)
+        moment = moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
+        not_yet = leads["created_at"] > moment
+        if not_yet.any():
+            console.print(f"{int(not_yet.sum())} lead(s) created after {moment} left out (not yet leads)")
+        crm.leads = leads = leads[~not_yet].reset_index(drop=True)
+        when = pd.Series(moment, index=leads.index)
+    else:
+        when = as_of_after_creation(leads, float(str(as_of_days)))
+    rows = snapshot(crm, spec, when)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_parquet(out, index=False)
+    _summary(crm, rows, len(spec), out, target.value, horizon_days)
+
+
+def _summary(
+    crm: CrmData, rows: pd.DataFrame, n_features: int, out: Path, target: str, horizon: float
+) -> None:
+    table = Table(title="snapshot", show_header=False)
+    table.add_row("file", str(out))
+    table.add_row("source", crm.source)
+    table.add_row("leads", f"{len(rows):,}")
+    table.add_row("features", str(n_features))
+    table.add_row("observation end", str(crm.observation_end))
+    try:
+        labels = label_snapshots(
+            rows, crm.outcomes, crm.leads.set_index("lead_id")["created_at"],
+            target=target, horizon_days=horizon, observation_end=crm.observation_end,  # type: ignore[arg-type]
+            has_outcome_dates=crm.has_outcome_dates,
+        )  # fmt: skip
+        cases = labels["excluded"].isna()
+        positives = int(labels.loc[cases, "label"].sum())
+        table.add_row(f"scoring cases ({target} within {horizon:g} d)", f"{int(cases.sum()):,}")
+        table.add_row("positives", f"{positives:,} ({positives / max(int(cases.sum()), 1):.1%})")
+        for reason, count in exclusion_counts(labels).items():
+            table.add_row(f"excluded: {reason}", f"{count:,}")
+    except LabelError as exc:
+        table.add_row("positives", f"n/a: {exc}")
+    for note in crm.notes:
+        table.add_row("note", note)
+    Console().print(table)

@@ -1,0 +1,105 @@
+"""The human-edited feature configuration (`config/features.yaml`): ordered bands and custom fields."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Entity = Literal["lead", "account", "contact"]
+Group = Literal["fit", "engagement", "sales"]
+
+CONFIG_ENV = "LEADSCORE_CONFIG_DIR"
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing or does not say what it must."""
+
+
+class CustomField(BaseModel):
+    """One of the user's own CRM fields, declared in config instead of code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    entity: Entity
+    type: Literal["category", "ordinal", "number", "boolean"]
+    values: tuple[str, ...] | None = None
+    order: tuple[str, ...] | None = None
+    group: Group = "fit"
+    label: str
+    description: str = ""
+    template: str
+    dated: bool = False
+
+    @model_validator(mode="after")
+    def _order_matches_type(self) -> CustomField:
+        if self.type == "ordinal" and not self.order:
+            raise ValueError(f"custom field {self.name!r}: type ordinal needs `order`")
+        if self.type != "ordinal" and self.order:
+            raise ValueError(f"custom field {self.name!r}: `order` is only for type ordinal")
+        if self.values and self.type != "category":
+            raise ValueError(f"custom field {self.name!r}: `values` is only for type category")
+        if "{value}" not in self.template:
+            raise ValueError(f"custom field {self.name!r}: template must contain {{value}}")
+        return self
+
+    @property
+    def qualified(self) -> str:
+        """`entity.name`, as the contract and the criteria address it."""
+        return f"{self.entity}.{self.name}"
+
+    @property
+    def vocabulary(self) -> tuple[str, ...] | None:
+        """Declared values (the order for ordinals), or None when learned at training."""
+        return self.order or self.values
+
+
+class FeatureConfig(BaseModel):
+    """Contents of `features.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ordered: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    custom_fields: tuple[CustomField, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FeatureConfig:
+        names = [f.name for f in self.custom_fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"custom field names must be unique; repeated: {dupes}")
+        for key, order in self.ordered.items():
+            if "." not in key:
+                raise ValueError(f"ordered: key {key!r} must be qualified, e.g. account.{key}")
+            if len(set(order)) != len(order):
+                raise ValueError(f"ordered: {key} lists a value twice")
+        return self
+
+    def order_of(self, qualified: str) -> tuple[str, ...] | None:
+        """Declared order of a band-like column (`account.employee_band`), if any."""
+        for field in self.custom_fields:
+            if field.qualified == qualified and field.order:
+                return field.order
+        return self.ordered.get(qualified)
+
+
+def default_config_dir() -> Path:
+    """`$LEADSCORE_CONFIG_DIR`, else the repository's `config/` next to the packages."""
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "config"
+
+
+def load_feature_config(path: Path | str | None = None) -> FeatureConfig:
+    """Read and validate `features.yaml` (default: in :func:`default_config_dir`)."""
+    file = Path(path) if path is not None else default_config_dir() / "features.yaml"
+    if not file.is_file():
+        raise ConfigError(f"{file}: feature config not found")
+    raw = yaml.safe_load(file.read_text()) or {}
+    try:
+        return FeatureConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{file}: {exc}") from exc

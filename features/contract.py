@@ -1,0 +1,355 @@
+"""The data contract: canonical CRM tables, their columns, and validation on load.
+
+Every source adapter produces raw frames in canonical column names; :func:`validate` turns them
+into typed tables or raises one :class:`DataContractError` listing every problem with the
+table, column, row count, an example value and what was expected. Nothing is dropped here.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from features.config import FeatureConfig
+
+Kind = Literal["id", "ref", "string", "category", "timestamp", "number", "count", "boolean"]
+
+TABLES = ("accounts", "contacts", "leads", "events", "outcomes")
+
+
+class DataContractError(ValueError):
+    """Input data breaks the contract; the message lists every problem found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid input data:\n  - " + "\n  - ".join(problems))
+
+
+class UnseenCategoryWarning(UserWarning):
+    """A value outside a declared vocabulary: kept, counted, later reported as unseen."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column and what the contract expects of it."""
+
+    name: str
+    kind: Kind
+    required: bool = True
+    nullable: bool = True
+    ref: str | None = None  # "table.column" an id must exist in
+    vocabulary: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A canonical table: its key and columns."""
+
+    name: str
+    key: str | None
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        """The column called `name`."""
+        return next(c for c in self.columns if c.name == name)
+
+
+# Event types the features know. Others are kept (a CRM may log more) and simply match no
+# feature filter.
+EVENT_TYPES = ("touch", "web_session", "sales_activity", "opportunity_opened", "field_update")
+
+# Columns that encode the outcome or current state. They may be carried by a source (the
+# criteria read some of them) but are never features; the spec refuses them.
+CURRENT_STATE_COLUMNS = frozenset(
+    {
+        "stage",
+        "current_stage",
+        "is_sql",
+        "converted_within_90_days",
+        "conversion_timestamp",
+        "close_outcome",
+        "closed_at",
+        "sql_at",
+        "won_at",
+        "lost_at",
+        "total_touches_all",
+    }
+)
+
+
+def _base_columns() -> dict[str, list[Column]]:
+    return {
+        "accounts": [
+            Column("account_id", "id"),
+            Column("company_name", "string", required=False),
+            Column("industry", "category"),
+            Column("region", "category"),
+            Column("employee_band", "category"),
+            Column("revenue_band", "category"),
+        ],
+        "contacts": [
+            Column("contact_id", "id"),
+            Column("account_id", "ref", nullable=False, ref="accounts.account_id"),
+            Column("job_title", "string", required=False),
+            Column("role_function", "category"),
+            Column("seniority", "category"),
+            Column("buyer_role", "category"),
+        ],
+        "leads": [
+            Column("lead_id", "id"),
+            Column("account_id", "ref", nullable=False, ref="accounts.account_id"),
+            Column("contact_id", "ref", ref="contacts.contact_id"),
+            Column("created_at", "timestamp", nullable=False),
+            Column("source", "category", nullable=False),
+            # Undated current state: SQL-criteria inputs only, never features.
+            Column("budget_confirmed", "boolean", required=False),
+            Column("budget_amount", "number", required=False),
+            Column("timeline_days", "number", required=False),
+            Column("pain_point", "string", required=False),
+        ],
+        "events": [
+            Column("event_id", "id"),
+            Column("lead_id", "ref", nullable=False, ref="leads.lead_id"),
+            Column("timestamp", "timestamp", nullable=False),
+            Column("type", "category", nullable=False),
+            Column("subtype", "category", required=False),
+            Column("channel", "category", required=False),
+            Column("direction", "category", required=False),
+            Column("outcome", "category", required=False),
+            Column("value", "number", required=False),
+            Column("page_views", "count", required=False),
+            Column("pricing_page_views", "count", required=False),
+            Column("demo_page_views", "count", required=False),
+            Column("duration_seconds", "count", required=False),
+            Column("field", "string", required=False),
+            Column("field_value", "string", required=False),
+        ],
+        "outcomes": [
+            Column("lead_id", "id", ref="leads.lead_id"),
+            Column("sql_at", "timestamp", required=False),
+            Column("won_at", "timestamp", required=False),
+            Column("lost_at", "timestamp", required=False),
+        ],
+    }
+
+
+_ENTITY_TABLE = {"lead": "leads", "account": "accounts", "contact": "contacts"}
+
+
+def schemas(config: FeatureConfig) -> dict[str, TableSchema]:
+    """Canonical table schemas, with declared band orders and the config's custom fields."""
+    tables = _base_columns()
+    for entity, table in _ENTITY_TABLE.items():
+        cols = tables[table]
+        for i, col in enumerate(cols):
+            order = config.order_of(f"{entity}.{col.name}")
+            if order:
+                cols[i] = Column(col.name, col.kind, col.required, col.nullable, col.ref, order)
+    for custom in config.custom_fields:
+        cols = tables[_ENTITY_TABLE[custom.entity]]
+        if any(c.name == custom.name for c in cols):
+            raise ValueError(f"custom field {custom.qualified} clashes with a built-in column")
+        kind: Kind = "category" if custom.type in ("category", "ordinal") else custom.type
+        # Custom fields are optional columns: a source that lacks one gets nulls, so one config
+        # serves several sources.
+        cols.append(Column(custom.name, kind, required=False, vocabulary=custom.vocabulary))
+    keys = {"accounts": "account_id", "contacts": "contact_id", "leads": "lead_id"}
+    keys |= {"events": "event_id", "outcomes": "lead_id"}
+    return {name: TableSchema(name, keys[name], tuple(cols)) for name, cols in tables.items()}
+
+
+@dataclass
+class CrmData:
+    """Validated canonical tables of one source, plus what the source says about itself."""
+
+    accounts: pd.DataFrame
+    contacts: pd.DataFrame
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    outcomes: pd.DataFrame
+    observation_end: pd.Timestamp
+    has_outcome_dates: bool
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A table by its canonical name."""
+        frame: pd.DataFrame = getattr(self, name)
+        return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _example(values: pd.Series) -> str:
+    # Data rows counted from 1, header excluded, in the order the source listed them.
+    return f"data row {int(values.index[0]) + 1}: {values.iloc[0]!r}"
+
+
+def _problem(where: str, bad: pd.Series, what: str, expected: str) -> str:
+    return f"{where}: {len(bad)} row(s) {what} (e.g. {_example(bad)}); expected {expected}"
+
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def parse_timestamps(values: pd.Series) -> pd.Series:
+    """Parse ISO-8601 dates or date-times to naive UTC `datetime64[ns]` (a date is midnight).
+
+    Unparseable values become NaT; callers compare with the input to report them.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
+        return parsed.astype("datetime64[ns]")
+    text = values.astype("string").str.strip()
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _coerce(values: pd.Series, col: Column, where: str, problems: list[str]) -> pd.Series:
+    """Convert one column to its canonical dtype, recording type problems."""
+    present = values.notna()
+    if col.kind == "timestamp":
+        parsed = parse_timestamps(values)
+        bad = values[present & parsed.isna()]
+        if len(bad):
+            problems.append(
+                _problem(where, bad, "have an unparseable timestamp", "an ISO-8601 date or date-time")
+            )
+        return parsed
+    if col.kind in ("number", "count"):
+        if pd.api.types.is_bool_dtype(values):
+            numbers = values.astype("float64")
+        else:
+            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = values[present & numbers.isna()]
+        if len(bad):
+            problems.append(_problem(where, bad, "are not numbers", "a number"))
+        if not np.isfinite(numbers[numbers.notna()]).all():
+            inf = values[numbers.notna() & ~np.isfinite(numbers.fillna(0))]
+            problems.append(_problem(where, inf, "are infinite", "a finite number"))
+        if col.kind == "count":
+            negative = values[numbers < 0]
+            if len(negative):
+                problems.append(_problem(where, negative, "are negative", "a count >= 0"))
+            fractional = values[numbers.notna() & (numbers % 1 != 0)]
+            if len(fractional):
+                problems.append(_problem(where, fractional, "are not whole", "a whole count"))
+        return numbers
+    if col.kind == "boolean":
+        if pd.api.types.is_bool_dtype(values):
+            return values.astype("boolean")
+        text = values.astype("string").str.strip().str.lower()
+        out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+        out[text.isin(_TRUE).fillna(False).astype(bool)] = True
+        out[text.isin(_FALSE).fillna(False).astype(bool)] = False
+        bad = values[present & out.isna()]
+        if len(bad):
+            problems.append(_problem(where, bad, "are not booleans", "true/false (or yes/no, 1/0)"))
+        return out
+    # id, ref, string, category: text. Numbers in a text column are fine (CSV ids like 17).
+    text = values.astype("string")
+    if col.kind in ("id", "ref", "category"):
+        text = text.str.strip()
+        text = text.mask(text == "", pd.NA)
+    return text
+
+
+def _validate_table(
+    name: str, frame: pd.DataFrame, schema: TableSchema, origin: str, problems: list[str]
+) -> pd.DataFrame:
+    where_table = f"{name} ({origin})" if origin else name
+    missing = [c.name for c in schema.columns if c.required and c.name not in frame.columns]
+    if missing:
+        problems.append(
+            f"{where_table}: missing column(s) {missing}; expected columns "
+            f"{[c.name for c in schema.columns if c.required]} (found {list(frame.columns)})"
+        )
+        return frame
+    out = frame.reset_index(drop=True).copy()
+    for col in schema.columns:
+        where = f"{where_table}.{col.name}"
+        if col.name not in out.columns:
+            out[col.name] = _coerce(pd.Series(pd.NA, index=out.index), col, where, problems)
+            continue
+        out[col.name] = _coerce(out[col.name], col, where, problems)
+        nulls = out[col.name].isna()
+        if (not col.nullable or col.kind == "id") and nulls.any():
+            bad = frame[col.name].reset_index(drop=True)[nulls]
+            problems.append(_problem(where, bad, "are empty", "a value in every row"))
+        if col.kind == "id":
+            dup = out[col.name][out[col.name].duplicated(keep=False) & ~nulls]
+            if len(dup):
+                problems.append(_problem(where, dup, "repeat an id", "each id once"))
+        if col.vocabulary is not None:
+            unseen = out[col.name][~nulls & ~out[col.name].isin(col.vocabulary)]
+            if len(unseen):
+                warnings.warn(
+                    f"{where}: {len(unseen)} row(s) outside the declared vocabulary "
+                    f"(e.g. {_example(unseen)}; declared {list(col.vocabulary)}); kept and "
+                    "reported as unseen",
+                    UnseenCategoryWarning,
+                    stacklevel=4,
+                )
+    return out
+
+
+def _check_refs(
+    tables: Mapping[str, pd.DataFrame],
+    schemas_: Mapping[str, TableSchema],
+    origins: Mapping[str, str],
+    problems: list[str],
+) -> None:
+    for name, schema in schemas_.items():
+        for col in schema.columns:
+            if col.ref is None or col.name not in tables[name].columns:
+                continue
+            ref_table, ref_col = col.ref.split(".")
+            if ref_col not in tables[ref_table].columns:
+                continue
+            values = tables[name][col.name]
+            unknown = values[values.notna() & ~values.isin(tables[ref_table][ref_col])]
+            if len(unknown):
+                where = f"{name} ({origins[name]})" if origins.get(name) else name
+                problems.append(
+                    _problem(
+                        f"{where}.{col.name}",
+                        unknown,
+                        f"reference an unknown {ref_col}",
+                        f"an id present in {ref_table}.{ref_col}",
+                    )
+                )
+
+
+def validate(
+    raw: Mapping[str, pd.DataFrame],
+    config: FeatureConfig,
+    origins: Mapping[str, str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Check raw canonical-named frames against the contract and return typed tables.
+
+    Raises :class:`DataContractError` naming every problem; columns the contract does not
+    name are kept as they are.
+    """
+    origins = origins or {}
+    schemas_ = schemas(config)
+    problems: list[str] = []
+    absent = [t for t in TABLES if t not in raw]
+    if absent:
+        raise DataContractError([f"missing table(s) {absent}; expected {list(TABLES)}"])
+    typed = {
+        name: _validate_table(name, raw[name], schemas_[name], origins.get(name, ""), problems)
+        for name in TABLES
+    }
+    if not problems:
+        _check_refs(typed, schemas_, origins, problems)
+    if problems:
+        raise DataContractError(problems)
+    return typed

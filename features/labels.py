@@ -1,0 +1,99 @@
+"""Labels: whether a snapshot is a scoring case, and what it later turned into.
+
+A pure function of the outcomes, the target (`won` or `sql`), the horizon and as_of, used by
+training, the criteria report and batch scoring alike.
+
+* label = the target moment falls within ``horizon_days`` of ``created_at``;
+* not a scoring case: the lead already reached the target, or was already won or lost, at
+  as_of (there is nothing left to predict);
+* not final (right-censored): the horizon ends after the source's observation end, so a
+  conversion could still happen unseen.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+Target = Literal["won", "sql"]
+TARGET_COLUMN: dict[str, str] = {"won": "won_at", "sql": "sql_at"}
+
+# Exclusion reasons, in the order they are checked.
+ALREADY_REACHED = "target_reached_before_as_of"
+ALREADY_WON = "won_before_as_of"
+ALREADY_LOST = "lost_before_as_of"
+NOT_FINAL = "label_not_final"
+
+
+class LabelError(ValueError):
+    """Labels cannot be computed from this source."""
+
+
+def label_snapshots(
+    snapshots: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    created_at: pd.Series,
+    *,
+    target: Target = "won",
+    horizon_days: float = 90,
+    observation_end: pd.Timestamp,
+    has_outcome_dates: bool = True,
+) -> pd.DataFrame:
+    """Label each snapshot row (`lead_id`, `as_of`).
+
+    `created_at` is indexed by lead_id. Returns `lead_id`, `as_of`, `label` (bool, missing
+    when excluded) and `excluded` (a reason from this module, or missing for scoring cases),
+    aligned with `snapshots`.
+    """
+    if not has_outcome_dates:
+        raise LabelError(
+            "this source carries no dated outcomes (a leadforge student_public bundle has only "
+            "a final label); labels need the moments leads reached SQL, won or lost: use a "
+            "research_instructor bundle or a source with an outcomes table"
+        )
+    if target not in TARGET_COLUMN:
+        raise LabelError(f"unknown target {target!r}; expected one of {sorted(TARGET_COLUMN)}")
+    lead_ids = snapshots["lead_id"]
+    out_by_lead = outcomes.set_index("lead_id")
+
+    def moment(column: str) -> np.ndarray:
+        if column not in out_by_lead.columns:
+            return np.full(len(snapshots), np.datetime64("NaT"), dtype="datetime64[ns]")
+        return lead_ids.map(out_by_lead[column]).to_numpy(dtype="datetime64[ns]")
+
+    as_of = snapshots["as_of"].to_numpy(dtype="datetime64[ns]")
+    created = lead_ids.map(created_at).to_numpy(dtype="datetime64[ns]")
+    horizon_end = created + np.timedelta64(int(horizon_days * 86_400), "s")
+    reached, won, lost = moment(TARGET_COLUMN[target]), moment("won_at"), moment("lost_at")
+
+    with np.errstate(invalid="ignore"):
+        reasons = np.select(
+            [
+                reached <= as_of,
+                won <= as_of,
+                lost <= as_of,
+                horizon_end > np.datetime64(observation_end, "ns"),
+            ],
+            [ALREADY_REACHED, ALREADY_WON, ALREADY_LOST, NOT_FINAL],
+            default="",
+        )
+    label = reached <= horizon_end  # NaT compares False: never reached
+    excluded = pd.Series(reasons, index=snapshots.index, dtype="string").replace("", pd.NA)
+    return pd.DataFrame(
+        {
+            "lead_id": lead_ids,
+            "as_of": snapshots["as_of"],
+            "label": pd.Series(label, index=snapshots.index, dtype="boolean").mask(
+                excluded.notna()
+            ),
+            "excluded": excluded,
+        }
+    )
+
+
+def exclusion_counts(labels: pd.DataFrame) -> dict[str, int]:
+    """How many snapshots each reason excluded (reasons with no rows left out)."""
+    counts = labels["excluded"].value_counts()
+    return {str(k): int(v) for k, v in counts.items()}

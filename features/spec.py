@@ -1,0 +1,340 @@
+"""The feature spec: one declarative list of every model input.
+
+Each :class:`Feature` says what it is (name, label, group, dtype, unit), how to compute it
+from a lead's point-in-time history (kind, source column, event filter, window) and how to
+explain it to a sales rep (a sentence template). The batch snapshot builder, the one-lead
+builder, the API schema, the model's input order and the reasons are all derived from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from features.config import FeatureConfig, Group
+from features.contract import CURRENT_STATE_COLUMNS
+
+DType = Literal["category", "ordinal", "number", "count", "boolean"]
+Kind = Literal[
+    "attribute",  # a lead/account/contact column (`source` = "account.industry")
+    "count",  # number of matching events
+    "sum",  # sum of an event column (`source`) over matching events
+    "max",  # largest value of an event column over matching events
+    "exists",  # any matching event
+    "days_since_last",  # days from the latest matching event to as_of
+    "days_since_first",  # days from the earliest matching event to as_of
+    "latest",  # latest `field_value` of matching field_update events
+    "ratio",  # inputs[0] / inputs[1]; missing when the denominator is 0
+    "difference",  # inputs[0] - inputs[1]
+]
+Window = Literal["all", "first_7d", "last_7d", "prev_7d"]
+
+WINDOW_DAYS = 7
+EVENT_KINDS = frozenset({"count", "sum", "max", "exists", "days_since_last", "days_since_first", "latest"})
+FILTER_COLUMNS = ("type", "subtype", "channel", "direction", "outcome", "field")
+
+
+class SpecError(ValueError):
+    """The feature spec is inconsistent (unknown input, forbidden column, bad template)."""
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a feature counts: each named column must hold one of the listed values."""
+
+    type: tuple[str, ...] = ()
+    subtype: tuple[str, ...] = ()
+    channel: tuple[str, ...] = ()
+    direction: tuple[str, ...] = ()
+    outcome: tuple[str, ...] = ()
+    field: tuple[str, ...] = ()
+
+    def conditions(self) -> Iterator[tuple[str, tuple[str, ...]]]:
+        """(column, allowed values) for every constrained column."""
+        for col in FILTER_COLUMNS:
+            allowed: tuple[str, ...] = getattr(self, col)
+            if allowed:
+                yield col, allowed
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        """Whether one event (a mapping of canonical event fields) passes the filter."""
+        return all(event.get(col) in allowed for col, allowed in self.conditions())
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input, declared as data."""
+
+    name: str
+    label: str
+    group: Group
+    dtype: DType
+    kind: Kind
+    template: str
+    description: str = ""
+    unit: str | None = None
+    source: str | None = None
+    filter: EventFilter = field(default_factory=EventFilter)
+    window: Window = "all"
+    inputs: tuple[str, ...] = ()
+    categories: tuple[str, ...] | None = None  # declared vocabulary; the order for ordinals
+    monotone: Literal[-1, 0, 1] = 0  # +1: more never lowers the score (certain direction)
+    defines_targets: tuple[str, ...] = ()  # targets for which this feature *is* the label
+
+    def sentence(self, value: Any, age_days: float | None = None) -> str:
+        """The plain-language sentence for a value ("Viewed the pricing page 4 times ...")."""
+        shown = _display(value)
+        age = "" if age_days is None else f"{age_days:g}"
+        return self.template.format(value=shown, age_days=age)
+
+
+def _display(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return str(value).replace("_", " ")
+
+
+def _ev(
+    name: str,
+    label: str,
+    group: Group,
+    kind: Kind,
+    template: str,
+    *,
+    window: Window = "all",
+    source: str | None = None,
+    dtype: DType | None = None,
+    unit: str | None = None,
+    monotone: Literal[-1, 0, 1] = 0,
+    defines: tuple[str, ...] = (),
+    **conditions: tuple[str, ...],
+) -> Feature:
+    default_dtype: dict[Kind, DType] = {
+        "count": "count",
+        "exists": "boolean",
+        "sum": "number",
+        "max": "number",
+        "days_since_last": "number",
+        "days_since_first": "number",
+    }
+    return Feature(
+        name=name,
+        label=label,
+        group=group,
+        dtype=dtype or default_dtype[kind],
+        kind=kind,
+        template=template,
+        description=label,
+        unit=unit or ("days" if kind.startswith("days_") else None),
+        source=source,
+        filter=EventFilter(**conditions),
+        window=window,
+        monotone=monotone,
+        defines_targets=defines,
+    )
+
+
+def _attr(name: str, source: str, label: str, template: str, dtype: DType = "category") -> Feature:
+    return Feature(name, label, "fit", dtype, "attribute", template, label, source=source)
+
+
+TOUCH = ("touch",)
+SESSION = ("web_session",)
+SALES = ("sales_activity",)
+OPP = ("opportunity_opened",)
+ENGAGE = ("touch", "web_session")
+
+BUILTIN_FEATURES: tuple[Feature, ...] = (
+    # fit: who they are
+    _attr("industry", "account.industry", "Industry", "Works in {value}"),
+    _attr("region", "account.region", "Region", "Based in the {value} region"),
+    _attr("employee_band", "account.employee_band", "Company size", "Company size is {value} employees", "ordinal"),
+    _attr("revenue_band", "account.revenue_band", "Company revenue", "Company revenue is {value}", "ordinal"),
+    _attr("role_function", "contact.role_function", "Role", "Contact's role is {value}"),
+    _attr("seniority", "contact.seniority", "Seniority", "Contact's seniority is {value}", "ordinal"),
+    _attr("buyer_role", "contact.buyer_role", "Buyer role", "Contact is the {value} in the buying group"),
+    _attr("lead_source", "lead.source", "Lead source", "Came in through {value}"),
+    # engagement: what they did
+    _ev("touches", "Touches", "engagement", "count", "Had {value} marketing or SDR touches in the first {age_days} days", type=TOUCH),
+    _ev("inbound_touches", "Inbound touches", "engagement", "count", "Reached out to us {value} times in the first {age_days} days", type=TOUCH, direction=("inbound",), monotone=1),
+    _ev("outbound_touches", "Outbound touches", "engagement", "count", "Received {value} outbound touches in the first {age_days} days", type=TOUCH, direction=("outbound",)),
+    _ev("content_downloads", "Content downloads", "engagement", "count", "Downloaded content {value} times in the first {age_days} days", type=TOUCH, subtype=("content_download",)),
+    _ev("webinars", "Webinars", "engagement", "count", "Attended {value} webinars in the first {age_days} days", type=TOUCH, subtype=("webinar",)),
+    _ev("email_touches", "Email touches", "engagement", "count", "Had {value} email touches in the first {age_days} days", type=TOUCH, subtype=("email",)),
+    _ev("call_touches", "Call touches", "engagement", "count", "Had {value} SDR calls in the first {age_days} days", type=TOUCH, subtype=("call",)),
+    _ev("linkedin_touches", "LinkedIn touches", "engagement", "count", "Had {value} LinkedIn messages in the first {age_days} days", type=TOUCH, subtype=("linkedin_message",)),
+    _ev("touches_first_7d", "Touches in week one", "engagement", "count", "Had {value} touches in the first 7 days", type=TOUCH, window="first_7d"),
+    _ev("touches_last_7d", "Touches last week", "engagement", "count", "Had {value} touches in the last 7 days", type=TOUCH, window="last_7d"),
+    _ev("days_since_first_touch", "Days since first touch", "engagement", "days_since_first", "First touch was {value} days ago", type=TOUCH),
+    _ev("days_since_last_touch", "Days since last touch", "engagement", "days_since_last", "Last touch was {value} days ago", type=TOUCH),
+    _ev("web_sessions", "Web sessions", "engagement", "count", "Visited the website {value} times in the first {age_days} days", type=SESSION),
+    _ev("pricing_page_sessions", "Pricing-page visits", "engagement", "count", "Visited the pricing page {value} times in the first {age_days} days", type=SESSION, subtype=("pricing_page",), monotone=1),
+    _ev("demo_page_sessions", "Demo-page visits", "engagement", "count", "Visited the demo page {value} times in the first {age_days} days", type=SESSION, subtype=("demo_page",), monotone=1),
+    _ev("page_views", "Page views", "engagement", "sum", "Viewed {value} pages in the first {age_days} days", type=SESSION, source="page_views", unit="pages"),
+    _ev("pricing_page_views", "Pricing page views", "engagement", "sum", "Viewed the pricing page {value} times in the first {age_days} days", type=SESSION, source="pricing_page_views", unit="views", monotone=1),
+    _ev("demo_page_views", "Demo page views", "engagement", "sum", "Viewed the demo page {value} times in the first {age_days} days", type=SESSION, source="demo_page_views", unit="views", monotone=1),
+    _ev("session_seconds", "Time on site", "engagement", "sum", "Spent {value} seconds on the website in the first {age_days} days", type=SESSION, source="duration_seconds", unit="seconds"),
+    _ev("days_since_last_session", "Days since last visit", "engagement", "days_since_last", "Last visited the website {value} days ago", type=SESSION),
+    _ev("engagement_first_7d", "Engagement in week one", "engagement", "count", "Had {value} touches and visits in the first 7 days", type=ENGAGE, window="first_7d"),
+    _ev("engagement_last_7d", "Engagement last week", "engagement", "count", "Had {value} touches and visits in the last 7 days", type=ENGAGE, window="last_7d"),
+    _ev("engagement_prev_7d", "Engagement the week before", "engagement", "count", "Had {value} touches and visits in the week before last", type=ENGAGE, window="prev_7d"),
+    Feature("engagement_trend", "Engagement trend", "engagement", "number", "difference",
+            "Engagement changed by {value} touches and visits week over week",
+            "Touches and visits in the last 7 days minus the 7 days before (velocity).",
+            inputs=("engagement_last_7d", "engagement_prev_7d")),
+    Feature("inbound_share", "Inbound share", "engagement", "number", "ratio",
+            "{value} of touches were initiated by the lead",
+            "Inbound touches divided by all touches; unknown without touches.",
+            unit="fraction", inputs=("inbound_touches", "touches")),
+    _ev("days_since_last_engagement", "Days since last engagement", "engagement", "days_since_last", "Last engaged {value} days ago", type=ENGAGE),
+    # sales: what sales did and heard
+    _ev("sales_activities", "Sales activities", "sales", "count", "Sales logged {value} activities in the first {age_days} days", type=SALES),
+    _ev("sales_calls", "Sales calls", "sales", "count", "Sales called {value} times in the first {age_days} days", type=SALES, subtype=("call",)),
+    _ev("sales_emails", "Sales emails", "sales", "count", "Sales emailed {value} times in the first {age_days} days", type=SALES, subtype=("email",)),
+    _ev("sales_meetings", "Sales meetings", "sales", "count", "Had {value} sales meetings in the first {age_days} days", type=SALES, subtype=("meeting",)),
+    _ev("sales_demos", "Demos", "sales", "count", "Had {value} demos in the first {age_days} days", type=SALES, subtype=("demo",)),
+    _ev("meetings_set", "Meetings set", "sales", "count", "Agreed to {value} meetings in the first {age_days} days", type=SALES, outcome=("meeting_set",), monotone=1),
+    _ev("demos_completed", "Demos completed", "sales", "count", "Completed {value} demos in the first {age_days} days", type=SALES, outcome=("demo_completed",), monotone=1),
+    _ev("conversations", "Conversations", "sales", "count", "Sales connected with them {value} times in the first {age_days} days", type=SALES, outcome=("connected",)),
+    _ev("unanswered_attempts", "Unanswered attempts", "sales", "count", "Did not answer {value} sales attempts in the first {age_days} days", type=SALES, outcome=("no_answer", "left_voicemail")),
+    _ev("sales_activities_last_7d", "Sales activities last week", "sales", "count", "Sales logged {value} activities in the last 7 days", type=SALES, window="last_7d"),
+    _ev("days_since_last_sales_activity", "Days since last sales activity", "sales", "days_since_last", "Last sales activity was {value} days ago", type=SALES),
+    _ev("opportunity_opened", "Opportunity opened", "sales", "exists", "Opportunity opened: {value}", type=OPP, monotone=1, defines=("sql",)),
+    _ev("opportunity_value", "Opportunity value", "sales", "max", "Estimated deal value is {value}", type=OPP, source="value", unit="currency", defines=("sql",)),
+    _ev("days_since_opportunity_opened", "Days since opportunity opened", "sales", "days_since_first", "Opportunity opened {value} days ago", type=OPP, defines=("sql",)),
+)  # fmt: skip
+
+
+def _custom_feature(custom: Any) -> Feature:
+    dtype: DType = custom.type
+    if custom.dated:
+        return Feature(
+            name=custom.name,
+            label=custom.label,
+            group=custom.group,
+            dtype=dtype,
+            kind="latest",
+            template=custom.template,
+            description=custom.description or custom.label,
+            filter=EventFilter(type=("field_update",), field=(custom.name,)),
+            categories=custom.vocabulary,
+        )
+    return Feature(
+        name=custom.name,
+        label=custom.label,
+        group=custom.group,
+        dtype=dtype,
+        kind="attribute",
+        template=custom.template,
+        description=custom.description or custom.label,
+        source=custom.qualified,
+        categories=custom.vocabulary,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The ordered list of features a model consumes; serializable to JSON with the model."""
+
+    features: tuple[Feature, ...]
+
+    def __post_init__(self) -> None:
+        _check(self.features)
+
+    def __iter__(self) -> Iterator[Feature]:
+        return iter(self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names in model input order."""
+        return [f.name for f in self.features]
+
+    def __getitem__(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def without_target_defining(self, target: str) -> FeatureSpec:
+        """The spec minus features that *are* the label for `target` (and those built on them)."""
+        drop = {f.name for f in self.features if target in f.defines_targets}
+        kept = tuple(f for f in self.features if f.name not in drop and not set(f.inputs) & drop)
+        return FeatureSpec(kept)
+
+    def to_json(self) -> str:
+        """JSON text that :meth:`from_json` reads back (stored with each model)."""
+        return json.dumps([asdict(f) for f in self.features], indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        """Inverse of :meth:`to_json`."""
+        items = json.loads(text)
+        feats = []
+        for item in items:
+            flt = EventFilter(**{k: tuple(v) for k, v in item.pop("filter").items()})
+            cats = item.pop("categories")
+            feats.append(
+                Feature(
+                    **item | {
+                        "filter": flt,
+                        "inputs": tuple(item["inputs"]),
+                        "defines_targets": tuple(item["defines_targets"]),
+                        "categories": None if cats is None else tuple(cats),
+                    }
+                )
+            )
+        return cls(tuple(feats))
+
+
+def _check(features: tuple[Feature, ...]) -> None:
+    names = [f.name for f in features]
+    seen: set[str] = set()
+    for f in features:
+        if f.name in seen:
+            raise SpecError(f"feature {f.name!r} is declared twice")
+        seen.add(f.name)
+        column = (f.source or "").split(".")[-1]
+        if f.name in CURRENT_STATE_COLUMNS or column in CURRENT_STATE_COLUMNS:
+            raise SpecError(
+                f"feature {f.name!r} reads {f.source or f.name!r}, which encodes the outcome or "
+                "current state; it can never be a model input"
+            )
+        if f.kind == "attribute" and (f.source is None or f.source.count(".") != 1):
+            raise SpecError(f"feature {f.name!r}: attribute source must be entity.column")
+        if f.kind in ("sum", "max") and not f.source:
+            raise SpecError(f"feature {f.name!r}: {f.kind} needs an event column as source")
+        if f.kind in ("ratio", "difference"):
+            missing = [i for i in f.inputs if i not in names[: names.index(f.name)]]
+            if len(f.inputs) != 2 or missing:
+                raise SpecError(
+                    f"feature {f.name!r}: {f.kind} needs two earlier features as inputs; "
+                    f"unknown or later: {missing}"
+                )
+        if "_" in f.template.replace("{age_days}", ""):
+            raise SpecError(f"feature {f.name!r}: template must read as words, not snake_case")
+        if "{value}" not in f.template:
+            raise SpecError(f"feature {f.name!r}: template must contain {{value}}")
+
+
+def build_spec(config: FeatureConfig) -> FeatureSpec:
+    """The built-in features with declared band orders applied, plus the config's custom fields."""
+    feats = []
+    for f in BUILTIN_FEATURES:
+        if f.kind == "attribute" and f.source:
+            order = config.order_of(f.source)
+            if order:
+                f = replace(f, dtype="ordinal", categories=order)
+            elif f.dtype == "ordinal":  # no declared order: nothing to rank by
+                f = replace(f, dtype="category")
+        feats.append(f)
+    feats.extend(_custom_feature(c) for c in config.custom_fields)
+    return FeatureSpec(tuple(feats))

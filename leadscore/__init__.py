@@ -1,0 +1,1 @@
+"""leadscore's front door: the root of the `leadscore` console script."""
