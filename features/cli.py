@@ -47,8 +47,12 @@ class TargetOpt(StrEnum):
 @data_app.command("generate")
 def generate(
     out: Annotated[Path, typer.Option(help="Directory to write the bundle to.")],
-    seed: Annotated[int, typer.Option(help="World seed: a different seed is a different world.")] = 42,
-    difficulty: Annotated[Difficulty, typer.Option(help="Signal-to-noise tier.")] = Difficulty.intermediate,
+    seed: Annotated[
+        int, typer.Option(help="World seed: a different seed is a different world.")
+    ] = 42,
+    difficulty: Annotated[
+        Difficulty, typer.Option(help="Signal-to-noise tier.")
+    ] = Difficulty.intermediate,
     leads: Annotated[int, typer.Option(min=1, help="Number of leads.")] = 5000,
     mode: Annotated[
         Mode, typer.Option(help="research_instructor keeps the full dated history and outcomes.")
@@ -80,7 +84,9 @@ def load_or_exit(data: Path, config: Path | None) -> CrmData:
 
 @features_app.command("build")
 def build(
-    data: Annotated[Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")],
+    data: Annotated[
+        Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")
+    ],
     out: Annotated[Path, typer.Option(help="Parquet file to write the snapshot rows to.")],
     as_of_days: Annotated[
         float | None, typer.Option(help="Snapshot each lead N x 24 h after its creation.")
@@ -89,7 +95,9 @@ def build(
         str | None, typer.Option(help="Snapshot every lead at one moment (ISO-8601).")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")] = None,
-    target: Annotated[TargetOpt, typer.Option(help="Outcome counted in the summary.")] = TargetOpt.won,
+    target: Annotated[
+        TargetOpt, typer.Option(help="Outcome counted in the summary.")
+    ] = TargetOpt.won,
     horizon_days: Annotated[float, typer.Option(help="Conversion horizon for the summary.")] = 90,
 ) -> None:
     """Write one feature row per lead, built only from history dated at or before as_of."""
@@ -103,7 +111,9 @@ def build(
         moment = moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
         not_yet = leads["created_at"] > moment
         if not_yet.any():
-            console.print(f"{int(not_yet.sum())} lead(s) created after {moment} left out (not yet leads)")
+            console.print(
+                f"{int(not_yet.sum())} lead(s) created after {moment} left out (not yet leads)"
+            )
         crm.leads = leads = leads[~not_yet].reset_index(drop=True)
         when = pd.Series(moment, index=leads.index)
     else:

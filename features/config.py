@@ -1,4 +1,4 @@
-"""The human-edited feature configuration (`config/features.yaml`): ordered bands and custom fields."""
+"""Human-edited feature configuration (`config/features.yaml`): ordered bands, custom fields."""
 
 from __future__ import annotations
 

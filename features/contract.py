@@ -154,7 +154,7 @@ def schemas(config: FeatureConfig) -> dict[str, TableSchema]:
         cols = tables[_ENTITY_TABLE[custom.entity]]
         if any(c.name == custom.name for c in cols):
             raise ValueError(f"custom field {custom.qualified} clashes with a built-in column")
-        kind: Kind = "category" if custom.type in ("category", "ordinal") else custom.type
+        kind: Kind = custom.type if custom.type in ("number", "boolean") else "category"
         # Custom fields are optional columns: a source that lacks one gets nulls, so one config
         # serves several sources.
         cols.append(Column(custom.name, kind, required=False, vocabulary=custom.vocabulary))
@@ -189,7 +189,9 @@ class CrmData:
 
 def _example(values: pd.Series) -> str:
     # Data rows counted from 1, header excluded, in the order the source listed them.
-    return f"data row {int(values.index[0]) + 1}: {values.iloc[0]!r}"
+    value = values.iloc[0]
+    shown = "empty" if value is None or value is pd.NA or value != value else repr(value)
+    return f"data row {int(values.index[0]) + 1}: {shown}"
 
 
 def _problem(where: str, bad: pd.Series, what: str, expected: str) -> str:
@@ -206,7 +208,9 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     Unparseable values become NaT; callers compare with the input to report them.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
+        parsed = (
+            values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
+        )
         return parsed.astype("datetime64[ns]")
     text = values.astype("string").str.strip()
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
@@ -221,7 +225,9 @@ def _coerce(values: pd.Series, col: Column, where: str, problems: list[str]) -> 
         bad = values[present & parsed.isna()]
         if len(bad):
             problems.append(
-                _problem(where, bad, "have an unparseable timestamp", "an ISO-8601 date or date-time")
+                _problem(
+                    where, bad, "have an unparseable timestamp", "an ISO-8601 date or date-time"
+                )
             )
         return parsed
     if col.kind in ("number", "count"):

@@ -140,12 +140,13 @@ def _aggregate(f: Feature, matched: list[tuple[int, Mapping[str, Any]]], as_of: 
     if f.kind == "sum":
         total = 0.0
         for _, ev in matched:
-            v = ev.get(str(f.source))
+            v: Any = ev.get(str(f.source))
             if not _missing(v):
                 total += float(v)
         return total
     if f.kind == "max":
-        values = [float(v) for _, ev in matched if not _missing(v := ev.get(str(f.source)))]
+        raw: list[Any] = [ev.get(str(f.source)) for _, ev in matched]
+        values = [float(v) for v in raw if not _missing(v)]
         return max(values) if values else float("nan")
     if f.kind == "days_since_last":
         return float(as_of - max(ts for ts, _ in matched)) / DAY_NS if matched else float("nan")

@@ -46,7 +46,13 @@ def parse_field_value(feature: Feature, raw: Any) -> Any:
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
-        return True if text in {"true", "yes", "1"} else False if text in {"false", "no", "0"} else None
+        return (
+            True
+            if text in {"true", "yes", "1"}
+            else False
+            if text in {"false", "no", "0"}
+            else None
+        )
     text = str(raw).strip()
     return text or None
 
@@ -143,7 +149,9 @@ def _attribute(data: CrmData, f: Feature) -> pd.Series:
             values = leads[key].map(table.set_index(key)[column])
         else:
             values = pd.Series(pd.NA, index=leads.index)
-    return _typed(f, values.reset_index(drop=True).astype(object).where(values.notna().to_numpy(), None))
+    return _typed(
+        f, values.reset_index(drop=True).astype(object).where(values.notna().to_numpy(), None)
+    )
 
 
 def snapshot(data: CrmData, spec: FeatureSpec, as_of: pd.Series) -> pd.DataFrame:

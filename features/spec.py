@@ -32,7 +32,9 @@ Kind = Literal[
 Window = Literal["all", "first_7d", "last_7d", "prev_7d"]
 
 WINDOW_DAYS = 7
-EVENT_KINDS = frozenset({"count", "sum", "max", "exists", "days_since_last", "days_since_first", "latest"})
+EVENT_KINDS = frozenset(
+    {"count", "sum", "max", "exists", "days_since_last", "days_since_first", "latest"}
+)
 FILTER_COLUMNS = ("type", "subtype", "channel", "direction", "outcome", "field")
 
 
@@ -284,7 +286,8 @@ class FeatureSpec:
             cats = item.pop("categories")
             feats.append(
                 Feature(
-                    **item | {
+                    **item
+                    | {
                         "filter": flt,
                         "inputs": tuple(item["inputs"]),
                         "defines_targets": tuple(item["defines_targets"]),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from features.config import FeatureConfig, load_feature_config
 from features.contract import CrmData, DataContractError
-from features.sources.canonical import load_canonical
+from features.sources.canonical import from_frames, load_canonical
 from features.sources.leadforge import is_leadforge_bundle, load_leadforge
 
-__all__ = ["load_source"]
+__all__ = ["from_frames", "load_source"]
 
 
 def load_source(path: Path | str, config: FeatureConfig | None = None) -> CrmData:

@@ -7,6 +7,7 @@ it is the latest timestamp anywhere in the source.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -38,28 +39,54 @@ def load_canonical(root: Path, config: FeatureConfig) -> CrmData:
     missing = [t for t, p in found.items() if p is None]
     if missing:
         raise DataContractError(
-            [f"{root}: missing table file(s) {[f'{t}.csv|.parquet' for t in missing]}; "
-             f"expected one file per table {list(TABLES)} (or a leadforge bundle)"]
+            [
+                f"{root}: missing table file(s) {[f'{t}.csv|.parquet' for t in missing]}; "
+                f"expected one file per table {list(TABLES)} (or a leadforge bundle)"
+            ]
         )
     paths = {t: p for t, p in found.items() if p is not None}
-    tables = validate({t: _read(p) for t, p in paths.items()}, config,
-                      {t: str(p) for t, p in paths.items()})
     meta_file = root / "source.yaml"
     meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else {}
-    notes = []
+    end = None
     if meta and meta.get("observation_end"):
         end = parse_timestamps(pd.Series([str(meta["observation_end"])])).iloc[0]
         if pd.isna(end):
             raise DataContractError([f"{meta_file}: observation_end is not a timestamp"])
-    else:
+    return from_frames(
+        {t: _read(p) for t, p in paths.items()},
+        config,
+        origins={t: str(p) for t, p in paths.items()},
+        observation_end=end,
+        source=f"canonical:{root}",
+    )
+
+
+def from_frames(
+    raw: Mapping[str, pd.DataFrame],
+    config: FeatureConfig,
+    *,
+    origins: Mapping[str, str] | None = None,
+    observation_end: pd.Timestamp | None = None,
+    source: str = "frames",
+) -> CrmData:
+    """Validate in-memory canonical frames into :class:`CrmData`.
+
+    Without `observation_end`, the latest timestamp anywhere in the source is used (and
+    noted): labels whose horizon ends after it are not final.
+    """
+    tables = validate(raw, config, origins)
+    notes = []
+    if observation_end is None:
         stamps = [tables["leads"]["created_at"].max(), tables["events"]["timestamp"].max()]
         stamps += [tables["outcomes"][c].max() for c in ("sql_at", "won_at", "lost_at")]
-        end = max(s for s in stamps if pd.notna(s))
-        notes.append(f"observation end taken as the latest timestamp in the source: {end}")
+        observation_end = max(s for s in stamps if pd.notna(s))
+        notes.append(
+            f"observation end taken as the latest timestamp in the source: {observation_end}"
+        )
     return CrmData(
         **tables,
-        observation_end=pd.Timestamp(end),
+        observation_end=pd.Timestamp(observation_end),
         has_outcome_dates=True,
-        source=f"canonical:{root}",
+        source=source,
         notes=notes,
     )

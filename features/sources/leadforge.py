@@ -132,8 +132,10 @@ def load_leadforge(root: Path, config: FeatureConfig) -> CrmData:
     created = tables["leads"]["created_at"]
     window = int(manifest.get("label_window_days") or manifest.get("horizon_days") or 90)
     dated = mode == "research_instructor"
-    notes = [f"leadforge {mode} bundle, seed {manifest.get('seed')}, "
-             f"difficulty {manifest.get('difficulty')}, {len(tables['leads'])} leads"]
+    notes = [
+        f"leadforge {mode} bundle, seed {manifest.get('seed')}, "
+        f"difficulty {manifest.get('difficulty')}, {len(tables['leads'])} leads"
+    ]
     if not dated:
         notes.append(
             "student_public: events end at day 30 and outcomes carry no dates (only the final "

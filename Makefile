@@ -1,0 +1,45 @@
+# leadscore: the README's commands. Each target creates .venv and installs the project if needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DEMO   ?= data/demo
+SEED   ?= 42
+LEADS  ?= 5000
+export MPLBACKEND := Agg
+
+.PHONY: install demo test test-fast lint typecheck bench bench-smoke clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on embedded defaults: a demo CRM world, then point-in-time snapshots.
+demo: $(STAMP)
+	test -f $(DEMO)/bundle/manifest.json || \
+		$(BIN)/leadscore data generate --seed $(SEED) --leads $(LEADS) --out $(DEMO)/bundle
+	$(BIN)/leadscore features build --data $(DEMO)/bundle --as-of-days 30 \
+		--out $(DEMO)/snapshot_30d.parquet
+
+## The full suite: lint, types, every test (slow ones included), the benchmark smoke run.
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -x -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_snapshot.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,168 @@
+"""The data contract: every class of bad input gets one clear error; nothing is dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.config import FeatureConfig
+from features.contract import DataContractError, UnseenCategoryWarning, validate
+from features.sources import from_frames, load_source
+
+Tables = dict[str, pd.DataFrame]
+Factory = Callable[[], Tables]
+
+
+def _error(raw: Tables, config: FeatureConfig) -> str:
+    with pytest.raises(DataContractError) as info:
+        validate(raw, config)
+    return str(info.value)
+
+
+def test_valid_tables_keep_every_row_and_type_columns(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    typed = validate(raw, config)
+    assert {name: len(frame) for name, frame in typed.items()} == {
+        name: len(frame) for name, frame in raw.items()
+    }
+    assert str(typed["events"]["timestamp"].dtype) == "datetime64[ns]"
+    assert typed["events"]["pricing_page_views"].tolist()[1] == 3.0
+    # optional columns absent from the source arrive as nulls, not errors
+    assert typed["events"]["duration_seconds"].isna().all()
+    assert typed["leads"]["budget_confirmed"].isna().all()
+
+
+def test_missing_column_names_table_and_column(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["leads"] = raw["leads"].drop(columns=["created_at"])
+    message = _error(raw, config)
+    assert "leads: missing column(s) ['created_at']" in message
+
+
+def test_missing_table(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    del raw["outcomes"]
+    assert "missing table(s) ['outcomes']" in _error(raw, config)
+
+
+def test_wrong_type_names_rows_and_example(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"]["page_views"] = [None, "five", None, None, None, "2"]
+    message = _error(raw, config)
+    assert "events.page_views: 1 row(s) are not numbers (e.g. data row 2: 'five')" in message
+    assert "expected a number" in message
+
+
+def test_unparseable_timestamp(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"].loc[3, "timestamp"] = "yesterday"
+    raw["events"].loc[4, "timestamp"] = "2024-13-45"
+    message = _error(raw, config)
+    assert "events.timestamp: 2 row(s) have an unparseable timestamp" in message
+    assert "data row 4: 'yesterday'" in message
+    assert "expected an ISO-8601 date or date-time" in message
+
+
+def test_duplicate_id(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"].loc[5, "event_id"] = "e1"
+    message = _error(raw, config)
+    assert (
+        "events.event_id: 2 row(s) repeat an id (e.g. data row 1: 'e1'); expected each id once"
+        in message
+    )
+
+
+def test_event_of_unknown_lead(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"].loc[2, "lead_id"] = "l99"
+    message = _error(raw, config)
+    assert (
+        "events.lead_id: 1 row(s) reference an unknown lead_id (e.g. data row 3: 'l99')" in message
+    )
+    assert "expected an id present in leads.lead_id" in message
+
+
+def test_lead_of_unknown_account(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["leads"].loc[0, "account_id"] = "a404"
+    assert "leads.account_id: 1 row(s) reference an unknown account_id" in _error(raw, config)
+
+
+def test_negative_and_fractional_counts(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"]["pricing_page_views"] = [None, "-3", None, None, None, "1.5"]
+    message = _error(raw, config)
+    assert "events.pricing_page_views: 1 row(s) are negative (e.g. data row 2: '-3')" in message
+    assert "expected a count >= 0" in message
+    assert "events.pricing_page_views: 1 row(s) are not whole" in message
+
+
+def test_infinite_number(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"]["value"] = [None, None, None, None, "inf", None]
+    assert "events.value: 1 row(s) are infinite" in _error(raw, config)
+
+
+def test_empty_required_value(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["leads"].loc[1, "created_at"] = None
+    message = _error(raw, config)
+    assert "leads.created_at: 1 row(s) are empty (e.g. data row 2: empty)" in message
+
+
+def test_all_problems_reported_at_once(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"].loc[0, "timestamp"] = "nope"
+    raw["accounts"].loc[1, "account_id"] = "a1"
+    message = _error(raw, config)
+    assert "events.timestamp" in message
+    assert "accounts.account_id" in message
+
+
+def test_unknown_category_is_kept_and_warned(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["accounts"].loc[0, "employee_band"] = "10000+"
+    with pytest.warns(UnseenCategoryWarning, match=r"accounts.employee_band: 1 row\(s\) outside"):
+        typed = validate(raw, config)
+    assert typed["accounts"]["employee_band"].tolist()[0] == "10000+"
+
+
+def test_timezones_and_dates_normalise_to_utc(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["events"].loc[0, "timestamp"] = "2024-01-02T05:00:00+05:00"
+    typed = validate(raw, config)
+    assert typed["events"]["timestamp"].iloc[0] == pd.Timestamp("2024-01-02T00:00:00")
+    assert typed["leads"]["created_at"].iloc[0] == pd.Timestamp("2024-01-01T00:00:00")
+
+
+def test_csv_directory_error_names_the_file(tiny: Factory, tmp_path: Path) -> None:
+    raw = tiny()
+    raw["events"].loc[3, "timestamp"] = "soon"
+    for name, frame in raw.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    with pytest.raises(DataContractError, match=r"events \(.*events\.csv\)\.timestamp: 1 row"):
+        load_source(tmp_path)
+
+
+def test_csv_directory_roundtrip(tiny: Factory, tmp_path: Path) -> None:
+    for name, frame in tiny().items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "source.yaml").write_text("observation_end: 2024-06-30\n")
+    crm = load_source(tmp_path)
+    assert len(crm.events) == 6
+    assert crm.observation_end == pd.Timestamp("2024-06-30")
+
+
+def test_observation_end_defaults_to_latest_timestamp(tiny: Factory, config: FeatureConfig) -> None:
+    crm = from_frames(tiny(), config)
+    assert crm.observation_end == pd.Timestamp("2024-02-20")
+    assert any("latest timestamp" in note for note in crm.notes)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(DataContractError, match="missing table file"):
+        load_source(tmp_path)

@@ -1,0 +1,94 @@
+"""Labels: scoring cases, exclusions and right-censoring, from outcomes alone."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.labels import (
+    ALREADY_LOST,
+    ALREADY_REACHED,
+    ALREADY_WON,
+    NOT_FINAL,
+    LabelError,
+    exclusion_counts,
+    label_snapshots,
+)
+
+T = pd.Timestamp
+
+
+def _case(
+    *,
+    sql: str | None = None,
+    won: str | None = None,
+    lost: str | None = None,
+    as_of: str = "2024-01-31",
+    target: str = "won",
+    end: str = "2024-12-31",
+) -> tuple[bool | None, str | None]:
+    snaps = pd.DataFrame({"lead_id": ["x"], "as_of": [T(as_of)]})
+    outcomes = pd.DataFrame(
+        {"lead_id": ["x"], "sql_at": [T(sql) if sql else pd.NaT],
+         "won_at": [T(won) if won else pd.NaT], "lost_at": [T(lost) if lost else pd.NaT]}
+    )  # fmt: skip
+    out = label_snapshots(
+        snaps, outcomes, pd.Series({"x": T("2024-01-01")}),
+        target=target, horizon_days=90, observation_end=T(end),  # type: ignore[arg-type]
+    )  # fmt: skip
+    label, reason = out["label"].iloc[0], out["excluded"].iloc[0]
+    return (None if pd.isna(label) else bool(label)), (None if pd.isna(reason) else str(reason))
+
+
+def test_won_within_horizon_is_positive() -> None:
+    assert _case(sql="2024-02-10", won="2024-03-30") == (True, None)
+
+
+def test_won_after_horizon_is_negative() -> None:
+    assert _case(won="2024-04-01") == (False, None)  # day 91
+
+
+def test_won_on_the_last_day_of_the_horizon_counts() -> None:
+    assert _case(won="2024-03-31") == (True, None)  # exactly created + 90 d
+
+
+def test_never_converted_is_negative() -> None:
+    assert _case() == (False, None)
+
+
+def test_already_won_is_not_a_scoring_case() -> None:
+    assert _case(won="2024-01-31") == (None, ALREADY_REACHED)
+
+
+def test_already_lost_is_not_a_scoring_case() -> None:
+    assert _case(lost="2024-01-20") == (None, ALREADY_LOST)
+
+
+def test_sql_target() -> None:
+    assert _case(sql="2024-02-15", target="sql") == (True, None)
+    assert _case(sql="2024-01-15", target="sql") == (None, ALREADY_REACHED)
+    assert _case(sql="2024-01-02", won="2024-01-20", target="sql") == (None, ALREADY_REACHED)
+    # won without ever being SQL: the sql target was not reached, but nothing is left to score
+    assert _case(won="2024-01-20", target="sql") == (None, ALREADY_WON)
+
+
+def test_right_censored_label_is_not_final() -> None:
+    # horizon ends 2024-03-31, the source was observed only to 2024-03-01
+    assert _case(end="2024-03-01") == (None, NOT_FINAL)
+    assert _case(end="2024-03-31") == (False, None)
+
+
+def test_exclusion_counts() -> None:
+    frame = pd.DataFrame(
+        {"excluded": pd.Series([None, ALREADY_LOST, ALREADY_LOST], dtype="string")}
+    )
+    assert exclusion_counts(frame) == {ALREADY_LOST: 2}
+
+
+def test_undated_source_is_refused() -> None:
+    with pytest.raises(LabelError, match="no dated outcomes"):
+        label_snapshots(
+            pd.DataFrame({"lead_id": [], "as_of": []}), pd.DataFrame({"lead_id": []}),
+            pd.Series(dtype="datetime64[ns]"), observation_end=T("2024-01-01"),
+            has_outcome_dates=False,
+        )  # fmt: skip
