@@ -51,11 +51,12 @@ def test_bad_input_exits_with_the_contract_message(tmp_path: Path) -> None:
     tables["events"].loc[0, "timestamp"] = "someday"
     for name, frame in tables.items():
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
-    result = runner.invoke(app, ["features", "build", "--data", str(tmp_path),
-                                 "--as-of-days", "7", "--out", str(tmp_path / "x.parquet")])  # fmt: skip
+    out = tmp_path / "x.parquet"
+    args = ["features", "build", "--data", str(tmp_path), "--as-of-days", "7", "--out", str(out)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert "unparseable timestamp" in result.output
-    assert not (tmp_path / "x.parquet").exists()
+    assert not out.exists()
 
 
 def test_as_of_options_are_exclusive(tmp_path: Path) -> None:
