@@ -10,7 +10,6 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from features.config import load_feature_config
 from features.contract import CrmData, DataContractError
@@ -127,26 +126,44 @@ def build(
 def _summary(
     crm: CrmData, rows: pd.DataFrame, n_features: int, out: Path, target: str, horizon: float
 ) -> None:
-    table = Table(title="snapshot", show_header=False)
-    table.add_row("file", str(out))
-    table.add_row("source", crm.source)
-    table.add_row("leads", f"{len(rows):,}")
-    table.add_row("features", str(n_features))
-    table.add_row("observation end", str(crm.observation_end))
+    lines: list[tuple[str, str]] = [
+        ("snapshot file", str(out)),
+        ("source", crm.source),
+        ("leads", f"{len(rows):,}"),
+        ("features", str(n_features)),
+        ("observation end", str(crm.observation_end)),
+    ]
     try:
         labels = label_snapshots(
             rows, crm.outcomes, crm.leads.set_index("lead_id")["created_at"],
             target=target, horizon_days=horizon, observation_end=crm.observation_end,  # type: ignore[arg-type]
             has_outcome_dates=crm.has_outcome_dates,
         )  # fmt: skip
-        cases = labels["excluded"].isna()
-        positives = int(labels.loc[cases, "label"].sum())
-        table.add_row(f"scoring cases ({target} within {horizon:g} d)", f"{int(cases.sum()):,}")
-        table.add_row("positives", f"{positives:,} ({positives / max(int(cases.sum()), 1):.1%})")
-        for reason, count in exclusion_counts(labels).items():
-            table.add_row(f"excluded: {reason}", f"{count:,}")
+        cases = int(labels["excluded"].isna().sum())
+        positives = int(labels.loc[labels["excluded"].isna(), "label"].sum())
+        lines.append((f"scoring cases ({target} within {horizon:g} d)", f"{cases:,}"))
+        lines.append(("positives", f"{positives:,} ({positives / max(cases, 1):.1%})"))
+        lines += [(f"excluded: {k}", f"{v:,}") for k, v in exclusion_counts(labels).items()]
     except LabelError as exc:
-        table.add_row("positives", f"n/a: {exc}")
-    for note in crm.notes:
-        table.add_row("note", note)
-    Console().print(table)
+        lines.append(("positives", f"n/a: {exc}"))
+    lines += [("note", note) for note in crm.notes]
+    width = max(len(k) for k, _ in lines)
+    typer.echo("\n".join(f"{k:<{width}}  {v}" for k, v in lines))
+
+
+@features_app.command("list")
+def list_features(
+    config: Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")] = None,
+) -> None:
+    """Print the feature spec as a Markdown table (the docs are derived from the spec)."""
+    spec = build_spec(load_feature_config(config))
+    typer.echo("| feature | group | dtype | how | sentence |\n| --- | --- | --- | --- | --- |")
+    for f in spec:
+        how = f.source if f.kind == "attribute" else f.kind
+        if f.kind not in ("attribute", "ratio", "difference"):
+            conditions = ", ".join(f"{c}={'/'.join(v)}" for c, v in f.filter.conditions())
+            window = "" if f.window == "all" else f", {f.window}"
+            how = f"{f.kind}{'(' + f.source + ')' if f.source else ''} of {conditions}{window}"
+        elif f.inputs:
+            how = f"{f.kind} of {' and '.join(f.inputs)}"
+        typer.echo(f"| `{f.name}` | {f.group} | {f.dtype} | {how} | {f.template} |")

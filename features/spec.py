@@ -87,7 +87,8 @@ class Feature:
 
     def sentence(self, value: Any, age_days: float | None = None) -> str:
         """The plain-language sentence for a value ("Viewed the pricing page 4 times ...")."""
-        shown = _display(value)
+        fraction = self.unit == "fraction" and isinstance(value, float) and value == value
+        shown = f"{value:.0%}" if fraction else _display(value)
         age = "" if age_days is None else f"{age_days:g}"
         return self.template.format(value=shown, age_days=age)
 
