@@ -160,7 +160,7 @@ def list_features(
     typer.echo("| feature | group | dtype | how | sentence |\n| --- | --- | --- | --- | --- |")
     for f in spec:
         how = f.source if f.kind == "attribute" else f.kind
-        if f.kind not in ("attribute", "ratio", "difference"):
+        if f.kind not in ("age", "attribute", "ratio", "difference"):
             conditions = ", ".join(f"{c}={'/'.join(v)}" for c, v in f.filter.conditions())
             window = "" if f.window == "all" else f", {f.window}"
             how = f"{f.kind}{'(' + f.source + ')' if f.source else ''} of {conditions}{window}"

@@ -49,7 +49,9 @@ class OnlineBuilder:
 
     def __init__(self, spec: FeatureSpec):
         self.spec = spec
-        event_features = [f for f in spec if f.kind not in ("attribute", "ratio", "difference")]
+        event_features = [
+            f for f in spec if f.kind not in ("age", "attribute", "ratio", "difference")
+        ]
         # Group features by (filter, window) so each event is tested once per distinct filter.
         groups: dict[Any, list[Feature]] = {}
         for f in event_features:
@@ -95,6 +97,8 @@ class OnlineBuilder:
             for f in feats:
                 acc[f.name] = _aggregate(f, matched, as_of_ns)
         for f in self.spec:
+            if f.kind == "age":
+                continue  # already in the row
             if f.kind == "attribute":
                 entity, column = str(f.source).split(".")
                 value = entities[entity].get(column)

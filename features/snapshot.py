@@ -158,8 +158,8 @@ def snapshot(data: CrmData, spec: FeatureSpec, as_of: pd.Series) -> pd.DataFrame
     """Feature rows for every lead of `data` at its `as_of` (a Series aligned to data.leads).
 
     Only events dated ``<= as_of`` of their own lead are read; current-state columns never
-    are (the spec refuses them). Returns `lead_id`, `as_of`, `lead_age_days` and the spec's
-    features in spec order.
+    are (the spec refuses them). Returns `lead_id`, `as_of`, `lead_age_days` and the rest of
+    the spec's features in spec order.
     """
     if len(as_of) != len(data.leads):
         raise ValueError("as_of must have one entry per lead")
@@ -174,6 +174,8 @@ def snapshot(data: CrmData, spec: FeatureSpec, as_of: pd.Series) -> pd.DataFrame
         "lead_age_days": (as_of_ns - created_ns) / DAY_NS,
     }
     for f in spec:
+        if f.kind == "age":
+            continue  # lead_age_days is already a column
         if f.kind == "attribute":
             columns[f.name] = _attribute(data, f)
         elif f.kind == "ratio":

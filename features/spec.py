@@ -18,6 +18,7 @@ from features.contract import CURRENT_STATE_COLUMNS
 
 DType = Literal["category", "ordinal", "number", "count", "boolean"]
 Kind = Literal[
+    "age",  # lead_age_days: days from created_at to as_of
     "attribute",  # a lead/account/contact column (`source` = "account.industry")
     "count",  # number of matching events
     "sum",  # sum of an event column (`source`) over matching events
@@ -154,6 +155,9 @@ OPP = ("opportunity_opened",)
 ENGAGE = ("touch", "web_session")
 
 BUILTIN_FEATURES: tuple[Feature, ...] = (
+    # when: leads are scored at any age, and what is normal on day 1 is not on day 30
+    Feature("lead_age_days", "Lead age", "engagement", "number", "age", "The lead is {value} days old",
+            "Days from the lead's creation to the moment it is scored.", unit="days"),
     # fit: who they are
     _attr("industry", "account.industry", "Industry", "Works in {value}"),
     _attr("region", "account.region", "Region", "Based in the {value} region"),

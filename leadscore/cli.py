@@ -11,6 +11,8 @@ import logging
 import typer
 
 from features.cli import data_app, features_app
+from serving.cli import score
+from training.cli import train
 
 app = typer.Typer(
     help="Lead scoring for B2B revenue teams: snapshots, models, criteria and a scoring API.",
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+app.command("train")(train)
+app.command("score")(score)
 
 
 @app.callback()

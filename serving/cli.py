@@ -1,0 +1,104 @@
+"""`leadscore score`: batch scoring of every open lead of a source."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from features.config import FeatureConfig
+from features.contract import DataContractError
+from features.labels import ALREADY_LOST, ALREADY_WON
+from features.snapshot import as_of_after_creation, snapshot
+from features.sources import load_source
+from serving.loader import DEFAULT_MODEL_URI, load_scorer
+from serving.runtime import ScorerError
+
+console = Console(stderr=True)
+CHUNK = 50_000
+
+
+def _closed(outcomes: pd.DataFrame, as_of: pd.Series, lead_ids: pd.Series) -> pd.Series:
+    """Why a lead is not a scoring case at its as_of (won or lost already), else missing."""
+    by_lead = outcomes.set_index("lead_id")
+    won = (
+        lead_ids.map(by_lead["won_at"])
+        if "won_at" in by_lead
+        else pd.Series(pd.NaT, index=lead_ids.index)
+    )
+    lost = (
+        lead_ids.map(by_lead["lost_at"])
+        if "lost_at" in by_lead
+        else pd.Series(pd.NaT, index=lead_ids.index)
+    )
+    reason = pd.Series(pd.NA, index=lead_ids.index, dtype="string")
+    reason[(lost <= as_of).to_numpy()] = ALREADY_LOST
+    reason[(won <= as_of).to_numpy()] = ALREADY_WON
+    return reason
+
+
+def score(
+    data: Annotated[Path, typer.Option(help="A leadforge bundle or a canonical directory.")],
+    out: Annotated[Path, typer.Option(help="Parquet file for the scores.")],
+    model: Annotated[
+        str, typer.Option(help="Model URI: models:/name@alias, models:/name/N or a path.")
+    ] = DEFAULT_MODEL_URI,
+    as_of_days: Annotated[
+        float | None, typer.Option(help="Score each lead N x 24 h after creation.")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Score every lead at one moment (default: now).")
+    ] = None,
+) -> None:
+    """Score every open lead; closed or not-yet-created leads go to FILE.excluded.parquet."""
+    if as_of_days is not None and as_of is not None:
+        console.print("[red]error:[/] give at most one of --as-of-days and --as-of")
+        raise typer.Exit(code=2)
+    try:
+        scorer = load_scorer(model)
+        config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
+        crm = load_source(data, config)
+    except (ScorerError, DataContractError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    leads = crm.leads
+    if as_of_days is not None:
+        when = as_of_after_creation(leads, as_of_days)
+    else:
+        moment = pd.Timestamp(as_of) if as_of else pd.Timestamp(datetime.now(UTC))
+        moment = moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
+        when = pd.Series(moment, index=leads.index)
+    reason = _closed(crm.outcomes, when, leads["lead_id"])
+    reason[(leads["created_at"] > when).to_numpy()] = "not_created_yet"
+    excluded = pd.DataFrame({"lead_id": leads["lead_id"], "as_of": when, "reason": reason})
+    excluded = excluded[excluded["reason"].notna()]
+    open_mask = reason.isna().to_numpy()
+    crm.leads = leads[open_mask].reset_index(drop=True)
+    when = when[open_mask].reset_index(drop=True)
+    parts = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("scoring", total=len(crm.leads))
+        rows = snapshot(crm, scorer.spec, when)
+        for start in range(0, len(rows), CHUNK):
+            parts.append(scorer.score_frame(rows.iloc[start : start + CHUNK]))
+            progress.advance(task, min(CHUNK, len(rows) - start))
+    scores = pd.concat(parts, ignore_index=True) if parts else scorer.score_frame(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scores.to_parquet(out, index=False)
+    excluded_path = out.with_suffix(".excluded.parquet")
+    excluded.to_parquet(excluded_path, index=False)
+    tiers = scores["tier"].value_counts().reindex(["A", "B", "C", "D"]).fillna(0).astype(int)
+    tier_text = ", ".join(f"{t} {n:,}" for t, n in tiers.items())
+    reasons = ", ".join(f"{k}: {v}" for k, v in excluded["reason"].value_counts().items())
+    typer.echo(
+        f"scored {len(scores):,} leads with {scorer.meta.get('model_name', model)} "
+        f"version {scorer.meta.get('version', '?')} -> {out}\n"
+        f"tiers: {tier_text}; MQLs {int(scores['is_mql'].sum()):,}; "
+        f"stale {int(scores['stale'].sum()):,}\n"
+        f"excluded {len(excluded):,} -> {excluded_path} ({reasons or 'none'})"
+    )

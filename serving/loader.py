@@ -1,0 +1,51 @@
+"""Load a scorer from a model URI: `models:/name@alias`, `models:/name/3`, `runs:/`, a path."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+from serving.runtime import SCORER_FILE, Scorer, ScorerError
+
+log = logging.getLogger(__name__)
+DEFAULT_MODEL_URI = "models:/lead-scoring@champion"
+_REGISTRY = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+def _scorer_dir(local: Path) -> Path:
+    for candidate in (local, local / "artifacts" / "scorer"):
+        if (candidate / SCORER_FILE).is_file():
+            return candidate
+    raise ScorerError(f"{local}: neither a leadscore model directory nor a logged leadscore pyfunc")
+
+
+def load_scorer(uri: str = DEFAULT_MODEL_URI) -> Scorer:
+    """Resolve `uri` (registry alias or version, run, or local path) to a ready scorer.
+
+    The registry name, version and alias are recorded in `scorer.meta` (`model_name`,
+    `version`, `alias`).
+    """
+    local = Path(uri)
+    if local.exists():
+        return Scorer.from_dir(_scorer_dir(local))
+    match = _REGISTRY.match(uri)
+    name = alias = version = None
+    if match:
+        name, alias, version = match["name"], match["alias"], match["version"]
+        client = MlflowClient()
+        mv = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, str(version))
+        )
+        version = str(mv.version)
+        uri = f"models:/{name}/{version}"  # pin: the alias may move while we download
+    downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    scorer = Scorer.from_dir(_scorer_dir(downloaded))
+    if name:
+        scorer.meta |= {"model_name": name, "version": version, "alias": alias}
+    return scorer

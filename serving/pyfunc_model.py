@@ -1,0 +1,56 @@
+"""The MLflow pyfunc, logged as code (MLflow models-from-code): no pickle is written.
+
+Its artifacts are a leadscore model directory (`serving.runtime.Scorer`): the booster in
+LightGBM's text format and JSON for spec, encoding, calibrator, thresholds and tiers. Input:
+one row per lead with `lead`, `account`, `contact`, `events` in the data contract's field
+names; param `as_of` (ISO-8601; default: now). Output: `lead_id`, `mql_probability`, `tier`,
+`is_mql`, `threshold`. A pyfunc loaded from a plain path keeps the thresholds it was logged
+with; scorers loaded from a `models:/` URI by leadscore apply later policy changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from serving.lead_scoring import score_bodies
+from serving.runtime import Scorer
+
+
+class LeadScoringModel(PythonModel):
+    """Scores canonical leads with the same scorer the API and `leadscore score` use."""
+
+    scorer: Scorer
+
+    def load_context(self, context: Any) -> None:
+        self.scorer = Scorer.from_dir(context.artifacts["scorer"])
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        as_of = (params or {}).get("as_of")
+        bodies = []
+        for record in model_input.to_dict(orient="records"):
+            events = record.get("events")
+            # served over REST the events column arrives as a numpy array, in-process a list
+            body = {k: record.get(k) for k in ("lead", "account", "contact")}
+            body["events"] = [] if events is None else list(events)
+            if as_of:
+                body["as_of"] = as_of
+            bodies.append(body)
+        scores = score_bodies(self.scorer, bodies)
+        return pd.DataFrame(
+            {
+                "lead_id": [s["lead_id"] for s in scores],
+                "mql_probability": [s["mql_probability"] for s in scores],
+                "tier": [s["tier"] for s in scores],
+                "is_mql": [s["is_mql"] for s in scores],
+                "threshold": [s["threshold"] for s in scores],
+            }
+        )
+
+
+mlflow.models.set_model(LeadScoringModel())

@@ -1,0 +1,103 @@
+"""`config/training.yaml`: how leadscore trains, validated on load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from features.config import ConfigError, default_config_dir
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelConfig(_Strict):
+    target: Literal["won", "sql"] = "won"
+    horizon_days: float = Field(90, gt=0)
+
+
+class SplitConfig(_Strict):
+    train: float = Field(0.65, gt=0, lt=1)
+    valid: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.20, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitConfig:
+        if abs(self.train + self.valid + self.test - 1) > 1e-9:
+            raise ValueError("split fractions must add up to 1")
+        return self
+
+
+class ModelConfig(_Strict):
+    num_boost_round: int = Field(2000, gt=0)
+    early_stopping_rounds: int = Field(100, gt=0)
+    monotone: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class CalibrationConfig(_Strict):
+    methods: tuple[Literal["isotonic", "sigmoid", "none"], ...] = ("isotonic", "sigmoid", "none")
+
+
+class PolicyConfig(_Strict):
+    kind: Literal["capacity", "precision"] = "capacity"
+    capacity: float = Field(0.2, gt=0, le=1)
+    precision: float = Field(0.4, gt=0, le=1)
+    per_source_min_positives: int = Field(50, ge=1)
+
+
+class TierConfig(_Strict):
+    b: float = Field(0.2, ge=0, le=1)
+    c: float = Field(0.08, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierConfig:
+        if self.c > self.b:
+            raise ValueError("tier cut c must not exceed b")
+        return self
+
+
+class MlflowConfig(_Strict):
+    experiment: str = "leadscore"
+    model_name: str = "lead-scoring"
+
+
+class TrainingConfig(_Strict):
+    """Everything `leadscore train` needs besides the data."""
+
+    label: LabelConfig = LabelConfig()
+    snapshot_ages: tuple[float, ...] = (1, 7, 14, 30)
+    reference_age: float = 30
+    split: SplitConfig = SplitConfig()
+    min_train_positives: int = Field(100, ge=1)
+    model: ModelConfig = ModelConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    policy: PolicyConfig = PolicyConfig()
+    tiers: TierConfig = TierConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+
+    @model_validator(mode="after")
+    def _reference_is_trained(self) -> TrainingConfig:
+        if not self.snapshot_ages:
+            raise ValueError("snapshot_ages must list at least one age")
+        if self.reference_age not in self.snapshot_ages:
+            raise ValueError(
+                f"reference_age {self.reference_age:g} must be one of snapshot_ages "
+                f"{list(self.snapshot_ages)}"
+            )
+        return self
+
+
+def load_training_config(path: Path | str | None = None) -> TrainingConfig:
+    """Read and validate `training.yaml` (default: in the config directory)."""
+    file = Path(path) if path is not None else default_config_dir() / "training.yaml"
+    if not file.is_file():
+        raise ConfigError(f"{file}: training config not found")
+    try:
+        return TrainingConfig.model_validate(yaml.safe_load(file.read_text()) or {})
+    except ValidationError as exc:
+        raise ConfigError(f"{file}: {exc}") from exc

@@ -1,0 +1,64 @@
+"""The written MQL policy turned into thresholds on calibrated probabilities.
+
+* ``capacity``: the top `capacity` share of leads are MQLs (sales can take that many);
+* ``precision``: the lowest threshold at which the observed conversion among MQLs is at
+  least `precision` (the most MQLs that keep that promise).
+
+Each lead source with at least `per_source_min_positives` converting leads in the held-out
+slice gets its own threshold under the same policy (with capacity, each source hands over its
+own top share, so no channel is starved); other sources use the global threshold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from serving.runtime import Thresholds
+from training.config import PolicyConfig
+
+
+def policy_dict(cfg: PolicyConfig) -> dict[str, Any]:
+    """The policy as it is recorded with the model."""
+    value = cfg.capacity if cfg.kind == "capacity" else cfg.precision
+    return {
+        "kind": cfg.kind,
+        "value": value,
+        "per_source_min_positives": cfg.per_source_min_positives,
+    }
+
+
+def threshold_for(p: np.ndarray, y: np.ndarray, kind: str, value: float) -> float:
+    """One threshold on probabilities `p` (labels `y`) under one policy."""
+    if len(p) == 0:
+        raise ValueError("no held-out scores to set a threshold on")
+    if kind == "capacity":
+        # the k-th highest score, so that ~`value` of leads are at or above it
+        k = max(1, int(np.ceil(value * len(p))))
+        return float(np.sort(p)[::-1][k - 1])
+    order = np.argsort(-p, kind="stable")
+    sorted_p, sorted_y = p[order], y[order].astype(float)
+    precision = np.cumsum(sorted_y) / np.arange(1, len(p) + 1)
+    # thresholds only at the last occurrence of each distinct score (ties go together)
+    last_of_value = np.r_[sorted_p[1:] != sorted_p[:-1], True]
+    ok = np.flatnonzero((precision >= value) & last_of_value)
+    if ok.size == 0:
+        return float(sorted_p[0])  # nothing reaches it: only the very best leads
+    return float(sorted_p[ok[-1]])
+
+
+def compute_thresholds(held_out: pd.DataFrame, cfg: PolicyConfig, revision: int = 0) -> Thresholds:
+    """Thresholds from held-out calibrated scores (`p`, `label`, `lead_source`, `lead_id`)."""
+    value = cfg.capacity if cfg.kind == "capacity" else cfg.precision
+    p, y = held_out["p"].to_numpy(), held_out["label"].to_numpy()
+    global_t = threshold_for(p, y, cfg.kind, value)
+    by_source: dict[str, float] = {}
+    for source, part in held_out.groupby("lead_source"):
+        converted = part.loc[part["label"].astype(bool), "lead_id"].nunique()
+        if converted >= cfg.per_source_min_positives:
+            by_source[str(source)] = threshold_for(
+                part["p"].to_numpy(), part["label"].to_numpy(), cfg.kind, value
+            )
+    return Thresholds(policy_dict(cfg), global_t, by_source, revision)

@@ -1,0 +1,81 @@
+"""MLflow: tracking URI, logging the model from code, registry aliases."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+import serving.pyfunc_model
+from features.config import FeatureConfig
+from serving.mlflow_schema import signature, synthetic_example
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI`, else a local SQLite store (MLflow 3's default backend)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def configure() -> MlflowClient:
+    """Point MLflow at the tracking URI (called by commands, never at import)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    return MlflowClient()
+
+
+def log_scorer_model(scorer_dir: Path, config: FeatureConfig, model_name: str) -> tuple[str, str]:
+    """Log the scorer as a models-from-code pyfunc, register it; returns (model URI, version)."""
+    example = synthetic_example()
+    frame = pd.DataFrame([{k: example[k] for k in ("lead", "account", "contact", "events")}])
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(serving.pyfunc_model.__file__)),
+        artifacts={"scorer": str(scorer_dir)},
+        signature=signature(config),
+        input_example=(frame, {"as_of": example["as_of"]}),
+        registered_model_name=model_name,
+        pip_requirements=_requirements(),
+    )
+    return info.model_uri, str(info.registered_model_version)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    packages = ["mlflow", "lightgbm", "pandas", "numpy", "pydantic", "pyyaml", "scikit-learn"]
+    return [f"{p}=={version(p)}" for p in packages]
+
+
+def set_aliases(client: MlflowClient, model_name: str, version: str) -> list[str]:
+    """New versions become `challenger`; also `champion` when there is none yet."""
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    aliases = [CHALLENGER]
+    try:
+        client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        aliases.append(CHAMPION)
+    client.set_model_version_tag(
+        model_name, version, "leadscore.aliases_at_creation", ",".join(aliases)
+    )
+    return aliases
+
+
+def flat_params(prefix: str, value: Any) -> dict[str, Any]:
+    """Nested config as flat MLflow params (`model.params.learning_rate`)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= flat_params(f"{prefix}.{k}" if prefix else str(k), v)
+        return out
+    return {prefix: value if not isinstance(value, list | tuple) else ",".join(map(str, value))}
