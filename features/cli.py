@@ -167,3 +167,193 @@ def list_features(
         elif f.inputs:
             how = f"{f.kind} of {' and '.join(f.inputs)}"
         typer.echo(f"| `{f.name}` | {f.group} | {f.dtype} | {how} | {f.template} |")
+
+
+# ---------------------------------------------------------------------------------------------
+# `leadscore criteria ...`: the written SQL definition, its check, a draft, a report
+
+criteria_app = typer.Typer(
+    help="SQL criteria: the written definition, its check, a draft from history, a report.",
+    no_args_is_help=True,
+)
+
+
+def _criteria_fail(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)  # unwrapped: one problem per line
+    return typer.Exit(code=2)
+
+
+def _shown(origin: str) -> str:
+    path = Path(origin)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else origin
+
+
+def _label_options(target: TargetOpt | None, horizon_days: float | None) -> tuple[TargetOpt, float]:
+    from features.config import ConfigError
+    from features.criteria_stats import label_defaults
+
+    try:
+        default_target, default_horizon = label_defaults()
+    except ConfigError as exc:
+        raise _criteria_fail(exc) from exc
+    chosen = target or TargetOpt(default_target)
+    return chosen, horizon_days if horizon_days is not None else default_horizon
+
+
+CriteriaOpt = Annotated[
+    Path | None, typer.Option(help="Criteria file (default: config/sql_criteria.yaml).")
+]
+ConfigOpt = Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")]
+TargetDefaultOpt = Annotated[
+    TargetOpt | None,
+    typer.Option(help="What counts as converting (default: label.target in training.yaml)."),
+]
+HorizonOpt = Annotated[
+    float | None,
+    typer.Option(help="Conversion horizon in days (default: label.horizon_days in training.yaml)."),
+]
+
+
+@criteria_app.command("check")
+def criteria_check(
+    lead: Annotated[
+        Path, typer.Option(help="lead.json: one lead with its account, contact and events.")
+    ],
+    criteria: CriteriaOpt = None,
+    config: ConfigOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check one lead against the written SQL criteria: each criterion and the verdict."""
+    import json
+
+    from pydantic import ValidationError
+
+    from features.config import ConfigError
+    from features.criteria import CriteriaError, check, lead_row, load_criteria, show_value
+    from features.criteria_stats import text_table
+    from features.online import OnlineBuilder
+    from features.payload import payload_model
+
+    try:
+        feature_config = load_feature_config(config)
+        spec = build_spec(feature_config)
+        rules = load_criteria(criteria, feature_config, spec)
+        body = json.loads(lead.read_text())
+        payload = payload_model(feature_config).model_validate(body)
+    except (CriteriaError, ConfigError, OSError, json.JSONDecodeError) as exc:
+        raise _criteria_fail(exc) from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise _criteria_fail(ValueError(f"{lead}: invalid lead: {problems}")) from exc
+    lead_rec, account, contact, events = payload.records()
+    features = OnlineBuilder(spec).row(lead_rec, account, contact, events, payload.as_of_or_now())
+    result = check(rules, lead_row(features, lead_rec, account, contact))
+    if json_out:
+        typer.echo(json.dumps(result.to_dict() | {"lead_id": lead_rec["lead_id"]}, indent=2,
+                              default=str))  # fmt: skip
+        return
+    header = ("criterion", "group", "req", "status", "observed", "why")
+    rows = [
+        (r.id, r.group, "yes" if r.required else "no", r.status, show_value(r.observed),
+         r.sentence)
+        for r in result.results
+    ]  # fmt: skip
+    typer.echo(
+        f"lead {lead_rec['lead_id']} against {_shown(rules.origin)} "
+        f"(version {rules.file.version})\n"
+    )
+    typer.echo("\n".join(text_table(header, rows)))
+    typer.echo(f"\nverdict: {result.verdict} ({result.summary})")
+
+
+@criteria_app.command("suggest")
+def criteria_suggest(
+    data: Annotated[
+        Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")
+    ],
+    last_customers: Annotated[
+        int, typer.Option(min=1, help="Size of the recent window: the N most recent customers.")
+    ] = 30,
+    target: TargetDefaultOpt = None,
+    horizon_days: HorizonOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the draft criteria file here (else print it).")
+    ] = None,
+    min_support: Annotated[
+        float, typer.Option(min=0, max=1, help="Least share of converted leads a value needs.")
+    ] = 0.05,
+    alpha: Annotated[
+        float, typer.Option(min=0, max=1, help="Benjamini-Hochberg false discovery rate.")
+    ] = 0.05,
+    config: ConfigOpt = None,
+) -> None:
+    """Draft criteria from history: attribute values over-represented among converted leads."""
+    from features.criteria import CriteriaError
+    from features.criteria_stats import draft_yaml, format_evidence, suggest
+
+    chosen, horizon = _label_options(target, horizon_days)
+    crm = load_or_exit(data, config)
+    feature_config = load_feature_config(config)
+    try:
+        found = suggest(
+            crm, feature_config, target=chosen.value, horizon_days=horizon,
+            last_customers=last_customers, min_support=min_support, alpha=alpha,
+        )  # fmt: skip
+        draft = draft_yaml(found, feature_config) if found.proposals else None
+    except (LabelError, CriteriaError) as exc:
+        raise _criteria_fail(exc) from exc
+    typer.echo(format_evidence(found))
+    if draft is None:
+        typer.echo("no draft written")
+        return
+    if out is None:
+        typer.echo("\n" + draft)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(draft)
+    typer.echo(f"\ndraft written to {out}: review it, then use it with --criteria {out}")
+
+
+@criteria_app.command("report")
+def criteria_report(
+    data: Annotated[
+        Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")
+    ],
+    criteria: CriteriaOpt = None,
+    as_of_days: Annotated[
+        float, typer.Option(min=0, help="Check each lead N x 24 h after its creation.")
+    ] = 30,
+    target: TargetDefaultOpt = None,
+    horizon_days: HorizonOpt = None,
+    config: ConfigOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+) -> None:
+    """How leads that passed, failed or were unknown on each criterion actually converted."""
+    from features.criteria import CriteriaError, load_criteria
+    from features.criteria_stats import format_report, labelled_rows, report
+
+    chosen, horizon = _label_options(target, horizon_days)
+    feature_config = load_feature_config(config)
+    spec = build_spec(feature_config)
+    try:
+        rules = load_criteria(criteria, feature_config, spec)
+    except CriteriaError as exc:
+        raise _criteria_fail(exc) from exc
+    crm = load_or_exit(data, config)
+    try:
+        rows = labelled_rows(
+            crm, target=chosen.value, horizon_days=horizon, as_of_days=as_of_days, spec=spec
+        )
+    except LabelError as exc:
+        raise _criteria_fail(exc) from exc
+    table = report(rules, rows)
+    if json_out:
+        typer.echo(table.to_json(orient="records", indent=2))
+        return
+    heading = (
+        f"criteria {_shown(rules.origin)} (version {rules.file.version}) on {crm.source}, "
+        f"each lead {as_of_days:g} days after creation; {chosen.value} within {horizon:g} days"
+    )
+    typer.echo(format_report(table, rules, rows, heading))

@@ -7,6 +7,7 @@ costs milliseconds, this costs tens of microseconds. A property-based test
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from features.snapshot import DAY_NS, parse_field_value
 from features.spec import Feature, FeatureSpec
 
 _EPOCH = datetime(1970, 1, 1)
+_FRACTION = re.compile(r"^(.*[T ]\d\d:\d\d:\d\d)\.(\d+)(.*)$")
 _US = 1000
 
 
@@ -23,18 +25,23 @@ def to_ns(value: Any) -> int:
 
     A date without a time is midnight; an aware time is converted to UTC.
     """
+    nanos = getattr(value, "value", None)
+    if isinstance(nanos, int) and hasattr(value, "nanosecond"):
+        return nanos  # pandas.Timestamp: keep the nanoseconds a datetime would drop
     if isinstance(value, str):
         text = value.strip()
-        value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        text = text[:-1] + "+00:00" if text.endswith("Z") else text
+        fraction = _FRACTION.match(text)
+        if fraction:  # datetime keeps microseconds; the batch parser (pandas) keeps nanoseconds
+            head, digits, tail = fraction.groups()
+            return to_ns(head + tail) + int(digits[:9].ljust(9, "0"))
+        value = datetime.fromisoformat(text)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
     elif isinstance(value, date):
         value = datetime(value.year, value.month, value.day)
     else:
-        nanos = getattr(value, "value", None)  # pandas.Timestamp
-        if isinstance(nanos, int):
-            return nanos
         raise TypeError(f"not a timestamp: {value!r}")
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * _US
@@ -56,8 +63,15 @@ class OnlineBuilder:
         groups: dict[Any, list[Feature]] = {}
         for f in event_features:
             groups.setdefault((f.filter, f.window), []).append(f)
+        # Every event is bucketed by type once; a filter on type then scans only its buckets.
         self._groups = [
-            (tuple(flt.conditions()), window, feats) for (flt, window), feats in groups.items()
+            (
+                flt.type or None,
+                tuple((c, a) for c, a in flt.conditions() if c != "type"),
+                window,
+                feats,
+            )
+            for (flt, window), feats in groups.items()
         ]
 
     def row(
@@ -82,16 +96,25 @@ class OnlineBuilder:
         }
         entities = {"lead": lead, "account": account or {}, "contact": contact or {}}
         acc: dict[str, Any] = {}
-        timed = []
-        for ev in events:
+        timed: list[tuple[int, int, Mapping[str, Any]]] = []
+        by_type: dict[Any, list[tuple[int, int, Mapping[str, Any]]]] = {}
+        for i, ev in enumerate(events):
             ts = to_ns(ev["timestamp"])
             if ts <= as_of_ns:
-                timed.append((ts, ev))
-        for conditions, window, feats in self._groups:
+                item = (i, ts, ev)
+                timed.append(item)
+                by_type.setdefault(ev.get("type"), []).append(item)
+        for types, conditions, window, feats in self._groups:
+            if types is None:
+                pool = timed
+            elif len(types) == 1:
+                pool = by_type.get(types[0], [])
+            else:  # keep the caller's event order: sums add in the same order as the batch path
+                pool = sorted(item for t in types for item in by_type.get(t, ()))
             matched = [
                 (ts, ev)
-                for ts, ev in timed
-                if _in_window(window, ts, created, as_of_ns)
+                for _, ts, ev in pool
+                if (window == "all" or _in_window(window, ts, created, as_of_ns))
                 and all(ev.get(col) in allowed for col, allowed in conditions)
             ]
             for f in feats:
@@ -102,7 +125,7 @@ class OnlineBuilder:
             if f.kind == "attribute":
                 entity, column = str(f.source).split(".")
                 value = entities[entity].get(column)
-                out[f.name] = None if _missing(value) else _cast(f, value)
+                out[f.name] = _empty(f) if _missing(value) else _cast(f, value)
             elif f.kind == "ratio":
                 num, den = (_as_float(out[i]) for i in f.inputs)
                 out[f.name] = num / den if den != 0 else float("nan")
@@ -110,8 +133,14 @@ class OnlineBuilder:
                 a, b = (_as_float(out[i]) for i in f.inputs)
                 out[f.name] = a - b
             else:
-                out[f.name] = acc[f.name]
+                value = acc[f.name]
+                out[f.name] = _empty(f) if value is None else value
         return out
+
+
+def _empty(f: Feature) -> Any:
+    """Missing value as the batch builder has it: NaN for numbers, None otherwise."""
+    return float("nan") if f.dtype in ("number", "count") else None
 
 
 def _as_float(value: Any) -> float:

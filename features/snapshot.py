@@ -76,12 +76,20 @@ class _Frame:
     def mask(self, feature: Feature) -> np.ndarray:
         key = (feature.filter, feature.window)
         if key not in self._masks:
-            m = np.ones(len(self.events), dtype=bool)
+            m = self._cached(("window", feature.window), lambda: self._window(feature.window))
             for col, allowed in feature.filter.conditions():
-                m &= self.events[col].isin(allowed).fillna(False).to_numpy(dtype=bool)
-            m &= self._window(feature.window)
+                m = m & self._cached((col, allowed), lambda c=col, a=allowed: self._isin(c, a))
             self._masks[key] = m
         return self._masks[key]
+
+    def _cached(self, key: Any, compute: Any) -> np.ndarray:
+        # the same condition (type=touch) and window recur across many features
+        if key not in self._masks:
+            self._masks[key] = compute()
+        return self._masks[key]
+
+    def _isin(self, col: str, allowed: tuple[str, ...]) -> np.ndarray:
+        return self.events[col].isin(allowed).fillna(False).to_numpy(dtype=bool)
 
     def _window(self, window: Window) -> np.ndarray:
         if window == "all":
@@ -137,21 +145,26 @@ def _typed(f: Feature, values: pd.Series) -> pd.Series:
     return values.astype("float64")
 
 
-def _attribute(data: CrmData, f: Feature) -> pd.Series:
+def _attribute(data: CrmData, f: Feature, rows: dict[str, np.ndarray]) -> pd.Series:
+    """A lead/account/contact column aligned to leads; `rows` maps entity -> row positions."""
     entity, column = str(f.source).split(".")
+    table = {"lead": data.leads, "account": data.accounts, "contact": data.contacts}[entity]
+    if column not in table.columns:
+        return _typed(f, pd.Series([None] * len(data.leads), dtype=object))
+    column_values = table[column]
+    source = column_values.astype(object).where(column_values.notna(), None).to_numpy()
+    pos = rows[entity]
+    values = np.where(pos >= 0, source[np.maximum(pos, 0)] if len(source) else None, None)
+    return _typed(f, pd.Series(values, dtype=object))
+
+
+def _entity_rows(data: CrmData) -> dict[str, np.ndarray]:
     leads = data.leads
-    if entity == "lead":
-        values = leads[column] if column in leads.columns else pd.Series(pd.NA, index=leads.index)
-    else:
-        table = data.accounts if entity == "account" else data.contacts
-        key = f"{entity}_id"
-        if column in table.columns:
-            values = leads[key].map(table.set_index(key)[column])
-        else:
-            values = pd.Series(pd.NA, index=leads.index)
-    return _typed(
-        f, values.reset_index(drop=True).astype(object).where(values.notna().to_numpy(), None)
-    )
+    return {
+        "lead": np.arange(len(leads)),
+        "account": pd.Index(data.accounts["account_id"]).get_indexer(leads["account_id"]),
+        "contact": pd.Index(data.contacts["contact_id"]).get_indexer(leads["contact_id"]),
+    }
 
 
 def snapshot(data: CrmData, spec: FeatureSpec, as_of: pd.Series) -> pd.DataFrame:
@@ -168,6 +181,7 @@ def snapshot(data: CrmData, spec: FeatureSpec, as_of: pd.Series) -> pd.DataFrame
     as_of_ns = as_of.to_numpy().view(np.int64)
     created_ns = created.to_numpy().view(np.int64)
     frame = _Frame(data, as_of_ns, created_ns)
+    entity_rows = _entity_rows(data)
     columns: dict[str, Any] = {
         "lead_id": data.leads["lead_id"].reset_index(drop=True).astype("string"),
         "as_of": as_of,
@@ -177,7 +191,7 @@ def snapshot(data: CrmData, spec: FeatureSpec, as_of: pd.Series) -> pd.DataFrame
         if f.kind == "age":
             continue  # lead_age_days is already a column
         if f.kind == "attribute":
-            columns[f.name] = _attribute(data, f)
+            columns[f.name] = _attribute(data, f, entity_rows)
         elif f.kind == "ratio":
             num, den = (np.asarray(columns[i], dtype="float64") for i in f.inputs)
             with np.errstate(divide="ignore", invalid="ignore"):

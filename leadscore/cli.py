@@ -10,7 +10,7 @@ import logging
 
 import typer
 
-from features.cli import data_app, features_app
+from features.cli import criteria_app, data_app, features_app
 from serving.cli import score
 from training.cli import train
 
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
+app.add_typer(criteria_app, name="criteria")
 app.command("train")(train)
 app.command("score")(score)
 
