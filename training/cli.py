@@ -12,6 +12,7 @@ from rich.console import Console
 
 from features.config import ConfigError, load_feature_config
 from features.contract import DataContractError
+from features.criteria import CriteriaError
 from features.sources import load_source
 from training.config import load_training_config
 from training.data import TrainingDataError
@@ -50,6 +51,9 @@ def train(
     model_name: Annotated[
         str | None, typer.Option(help="Registered model name (default from config).")
     ] = None,
+    criteria: Annotated[
+        Path | None, typer.Option(help="SQL criteria baseline (default: config/sql_criteria.yaml).")
+    ] = None,
 ) -> None:
     """Train LightGBM on point-in-time snapshots; log everything to MLflow; register a version."""
     try:
@@ -66,10 +70,10 @@ def train(
         fcfg = load_feature_config(features_config)
         crm = load_source(data, fcfg)
         result = train_model(
-            crm, fcfg, cfg, model_name=model_name, experiment=experiment,
+            crm, fcfg, cfg, model_name=model_name, experiment=experiment, criteria_path=criteria,
             progress=lambda msg: console.print(f"[dim]{msg} ...[/]"),
         )  # fmt: skip
-    except (ConfigError, DataContractError, TrainingDataError) as exc:
+    except (ConfigError, CriteriaError, DataContractError, TrainingDataError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=2) from exc
     m = result.metrics
@@ -96,7 +100,8 @@ def train(
                                              f"{m['test_ece']:.4f} (uncal. "
                                              f"{m['test_ece_uncalibrated']:.4f})"),
         ("MQLs", f"precision {m['test_precision_at_mql']:.3f}, "
-                 f"recall {m['test_recall_at_mql']:.3f}"),
+                 f"recall {m['test_recall_at_mql']:.3f}; SQL criteria (sql_ready): precision "
+                 f"{m['criteria_test_precision']:.3f}, recall {m['criteria_test_recall']:.3f}"),
         *[("note", n) for n in result.notes],
     ]  # fmt: skip
     width = max(len(k) for k, _ in lines)

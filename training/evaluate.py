@@ -164,10 +164,9 @@ def model_card(info: Mapping[str, Any]) -> str:
     """A Markdown model card from the run's facts."""
     m = info["metrics"]
 
-    def row(name: str, key: str) -> str:
-        cells = [m.get(f"{p}_test_{key}") for p in ("", "logreg", "criteria")]
-        main = m.get(f"test_{key}")
-        shown = [main, *cells[1:]]
+    def row(name: str, key: str, criteria_key: str | None = None) -> str:
+        shown = [m.get(f"test_{key}"), m.get(f"logreg_test_{key}")]
+        shown.append(m.get(f"criteria_test_{criteria_key}") if criteria_key else None)
         return f"| {name} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in shown) + " |"
 
     splits = "\n".join(
@@ -209,8 +208,9 @@ Features dropped because they define the target: {info["dropped_features"] or "n
 {row("PR AUC", "pr_auc")}
 {row("Brier", "brier")}
 {row("ECE", "ece")}
-{row("precision at MQL", "precision_at_mql")}
-{row("recall at MQL", "recall_at_mql")}
+{row("precision at MQL (criteria: at sql_ready)", "precision_at_mql", "precision")}
+{row("recall at MQL (criteria: at sql_ready)", "recall_at_mql", "recall")}
+{row("share flagged (MQL / sql_ready)", "mql_rate", "flagged")}
 
 Calibration: `{info["calibrator"]}`
 (cross-validated log loss on `calib`: {info["calibration_scores"]}).

@@ -17,6 +17,8 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from features.contract import CrmData
+from features.criteria import criteria_frame, load_criteria
+from features.criteria_stats import baseline_metrics
 from features.spec import build_spec
 from serving.runtime import Encoding, Scorer, TierCuts
 from training.config import TrainingConfig
@@ -92,6 +94,7 @@ def train_model(
     ages: tuple[float, ...] | None = None,
     model_name: str | None = None,
     experiment: str | None = None,
+    criteria_path: Path | None = None,
     progress: Progress = log.info,
 ) -> TrainResult:
     """Train, evaluate and register one model; everything is logged to MLflow."""
@@ -144,7 +147,14 @@ def train_model(
     reference = cfg.reference_age if cfg.reference_age in trained_ages else trained_ages[-1]
     metrics, test_frame = evaluate_test(scorer, test, logreg, reference)
     metrics["best_iteration"] = float(booster.best_iteration)
-    notes = ["SQL-criteria baseline skipped: the criteria module has not landed yet"]
+    criteria = load_criteria(criteria_path, feature_config, spec)
+    ref_test = test[test["lead_age_days"] == reference]
+    verdict = baseline_metrics(criteria, criteria_frame(crm, ref_test))
+    metrics |= {f"criteria_test_{k}": v for k, v in verdict.items()}
+    notes = [f"SQL-criteria baseline: {criteria.origin} (version {criteria.file.version}), "
+             "sql_ready counted as positive"]  # fmt: skip
+    if ts.dropped_features:
+        notes.append(f"criteria reading {ts.dropped_features} see them as unknown for this target")
     scorer.meta["test_metrics"] = {k: v for k, v in metrics.items() if "__" not in k}
 
     progress("logging to MLflow")

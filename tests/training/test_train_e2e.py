@@ -24,6 +24,7 @@ METRICS = [
     "test_lift_top_decile", "test_precision_at_mql", "test_recall_at_mql",
     "test_brier_uncalibrated", "test_ece_uncalibrated",
     "logreg_test_roc_auc", "logreg_test_brier", "test_roc_auc__age_7d", "test_roc_auc__age_1d",
+    "criteria_test_precision", "criteria_test_recall",
 ]  # fmt: skip
 ARTIFACTS = [
     "model_card.md", "plots/roc.png", "plots/precision_recall.png", "plots/calibration.png",
