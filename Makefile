@@ -6,9 +6,11 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO   ?= data/demo
 SEED   ?= 42
 LEADS  ?= 5000
+FRESH  ?= 8000
+export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-fast lint typecheck bench bench-smoke clean
+.PHONY: install demo test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,14 +20,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on embedded defaults: a demo CRM world, then point-in-time snapshots.
+## The main job on embedded defaults: a demo CRM world, snapshots, a registered model, scores.
 demo: $(STAMP)
 	test -f $(DEMO)/bundle/manifest.json || \
 		$(BIN)/leadscore data generate --seed $(SEED) --leads $(LEADS) --out $(DEMO)/bundle
 	$(BIN)/leadscore features build --data $(DEMO)/bundle --as-of-days 30 \
 		--out $(DEMO)/snapshot_30d.parquet
+	$(BIN)/leadscore train --data $(DEMO)/bundle
+	test -f $(DEMO)/fresh/manifest.json || \
+		$(BIN)/leadscore data generate --seed $(SEED) --leads $(FRESH) --out $(DEMO)/fresh
+	$(BIN)/leadscore score --data $(DEMO)/fresh --as-of-days 30 --out $(DEMO)/scores.parquet
+	@echo "look at the runs: $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)"
 
-## The full suite: lint, types, every test (slow ones included), the benchmark smoke run.
+## The full suite: lint, types, every test (slow ones included, benchmark smoke runs too).
 test: lint typecheck
 	$(BIN)/python -m pytest
 
