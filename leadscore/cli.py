@@ -12,7 +12,7 @@ import typer
 
 from features.cli import criteria_app, data_app, features_app
 from serving.cli import score
-from training.cli import train
+from training.cli import policy_app, promote, train
 
 app = typer.Typer(
     help="Lead scoring for B2B revenue teams: snapshots, models, criteria and a scoring API.",
@@ -23,6 +23,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(criteria_app, name="criteria")
 app.command("train")(train)
+app.command("promote")(promote)
+app.add_typer(policy_app, name="policy")
 app.command("score")(score)
 
 

@@ -16,7 +16,7 @@ from features.criteria import CriteriaError
 from features.sources import load_source
 from training.config import load_training_config
 from training.data import TrainingDataError
-from training.tracking import tracking_uri
+from training.tracking import configure, tracking_uri
 from training.train import train_model
 
 log = logging.getLogger(__name__)
@@ -106,3 +106,90 @@ def train(
     ]  # fmt: skip
     width = max(len(k) for k, _ in lines)
     typer.echo("\n".join(f"{k:<{width}}  {v}" for k, v in lines))
+
+
+def promote(
+    model_name: Annotated[
+        str | None, typer.Option(help="Registered model (default from config).")
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Promote this version (rollback) instead of the challenger.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Promote even if the gate refuses.")] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Compare on this source's newest leads instead of the logged test rows."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="training.yaml (default: config/).")] = None,
+) -> None:
+    """Make the challenger (or --version N) champion if it is at least as good on the same rows."""
+    from training.lifecycle import LifecycleError
+    from training.lifecycle import promote as run_promote
+
+    try:
+        cfg = load_training_config(config)
+        configure()
+        source = None
+        if data is not None:
+            fcfg = load_feature_config()
+            source = (load_source(data, fcfg), fcfg)
+        name = model_name or cfg.mlflow.model_name
+        result = run_promote(name, cfg, version=version, force=force, data=source)
+    except (ConfigError, DataContractError, LifecycleError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    typer.echo(result.table())
+    if result.passed:
+        typer.echo(f"promoted: {name} version {result.candidate} is now champion "
+                   f"(was {result.champion or 'none'})")  # fmt: skip
+    elif force:
+        typer.echo(f"forced: {name} version {result.candidate} is champion despite: "
+                   f"{'; '.join(result.reasons)}")  # fmt: skip
+    else:
+        typer.echo(f"refused: version {result.candidate} stays challenger; "
+                   f"{'; '.join(result.reasons)} (--force to override)")  # fmt: skip
+        raise typer.Exit(code=1)
+
+
+policy_app = typer.Typer(
+    help="The MQL policy: change thresholds without retraining.", no_args_is_help=True
+)
+
+
+@policy_app.command("set")
+def policy_set(
+    capacity: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Top share of leads that become MQLs.")
+    ] = None,
+    precision: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Expected conversion among MQLs, at least."),
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Model version (default: the champion).")
+    ] = None,
+    model_name: Annotated[
+        str | None, typer.Option(help="Registered model (default from config).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="training.yaml (default: config/).")] = None,
+) -> None:
+    """Recompute a version's thresholds from its logged held-out scores; scorers pick them up."""
+    from training.lifecycle import LifecycleError, set_policy
+
+    if (capacity is None) == (precision is None):
+        console.print("[red]error:[/] give exactly one of --capacity or --precision")
+        raise typer.Exit(code=2)
+    kind, value = ("capacity", capacity) if capacity is not None else ("precision", precision)
+    try:
+        cfg = load_training_config(config)
+        configure()
+        name = model_name or cfg.mlflow.model_name
+        target, tag = set_policy(name, kind, float(value or 0), version)
+    except (ConfigError, LifecycleError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    typer.echo(
+        f"{name} version {target}: policy {kind} {value:g} -> threshold "
+        f"{tag['global_threshold']:.4f} (revision {tag['revision']}); per source: "
+        f"{tag['by_source'] or 'none'}; {tag['mql_rate_held_out']:.1%} of held-out leads are MQLs"
+    )

@@ -61,6 +61,11 @@ class TierConfig(_Strict):
         return self
 
 
+class PromotionConfig(_Strict):
+    max_roc_auc_drop: float = Field(0.0, ge=0)
+    max_brier_increase: float = Field(0.0, ge=0)
+
+
 class MlflowConfig(_Strict):
     experiment: str = "leadscore"
     model_name: str = "lead-scoring"
@@ -79,6 +84,7 @@ class TrainingConfig(_Strict):
     policy: PolicyConfig = PolicyConfig()
     tiers: TierConfig = TierConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    promotion: PromotionConfig = PromotionConfig()
 
     @model_validator(mode="after")
     def _reference_is_trained(self) -> TrainingConfig:
