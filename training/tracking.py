@@ -33,6 +33,14 @@ def configure() -> MlflowClient:
     return MlflowClient()
 
 
+def start_run(experiment: str) -> mlflow.ActiveRun:
+    """A new run in `experiment`, or the run `mlflow run` created (MLFLOW_RUN_ID) as it is."""
+    if os.environ.get("MLFLOW_RUN_ID"):
+        return mlflow.start_run()  # MLproject: the run and its experiment already exist
+    mlflow.set_experiment(experiment)
+    return mlflow.start_run()
+
+
 def log_scorer_model(scorer_dir: Path, config: FeatureConfig, model_name: str) -> tuple[str, str]:
     """Log the scorer as a models-from-code pyfunc, register it; returns (model URI, version)."""
     example = synthetic_example()

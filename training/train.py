@@ -26,7 +26,7 @@ from training.data import TrainingSet, build_training_set
 from training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
 from training.models import choose_calibrator, fit_booster, fit_logreg
 from training.policy import compute_thresholds
-from training.tracking import configure, flat_params, log_scorer_model, set_aliases
+from training.tracking import configure, flat_params, log_scorer_model, set_aliases, start_run
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -159,8 +159,8 @@ def train_model(
 
     progress("logging to MLflow")
     client = configure()
-    mlflow.set_experiment(experiment or cfg.mlflow.experiment)
-    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+    experiment = experiment or cfg.mlflow.experiment
+    with start_run(experiment) as run, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         mlflow.log_params(
             flat_params("", cfg.model_dump(mode="json"))
