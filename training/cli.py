@@ -146,7 +146,8 @@ def promote(
         typer.echo(f"forced: {name} version {result.candidate} is champion despite: "
                    f"{'; '.join(result.reasons)}")  # fmt: skip
     else:
-        typer.echo(f"refused: version {result.candidate} stays challenger; "
+        typer.echo(f"refused: version {result.candidate} is not promoted; champion stays "
+            f"{result.champion}: "
                    f"{'; '.join(result.reasons)} (--force to override)")  # fmt: skip
         raise typer.Exit(code=1)
 

@@ -60,7 +60,8 @@ class Comparison:
         for k in keys:
             a = self.candidate_metrics.get(k, float("nan"))
             b = self.champion_metrics.get(k, float("nan"))
-            lines.append(f"{k:<10} {a:>20.4f} {b:>20.4f}")
+            fmt = ",.0f" if k == "n" else ".4f"
+            lines.append(f"{k:<10} {a:>20{fmt}} {b:>20{fmt}}")
         return "\n".join(lines)
 
 

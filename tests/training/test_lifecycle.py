@@ -40,7 +40,7 @@ def test_promote_gate_rollback_and_policy(
     train("--config", str(_weak_config(tmp_path)))  # v2: worse
     refused = runner.invoke(app, ["promote"])
     assert refused.exit_code == 1, refused.output
-    assert "refused: version 2 stays challenger" in refused.output
+    assert "refused: version 2 is not promoted; champion stays 1" in refused.output
     assert "v2 (candidate)" in refused.output and "v1 (champion)" in refused.output
     assert "roc_auc" in refused.output and "brier" in refused.output
     mlflow.set_tracking_uri(tracking)
