@@ -198,8 +198,9 @@ def _problem(where: str, bad: pd.Series, what: str, expected: str) -> str:
     return f"{where}: {len(bad)} row(s) {what} (e.g. {_example(bad)}); expected {expected}"
 
 
-_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+# How text spells a boolean, wherever text becomes one (tables, field updates, one-lead bodies).
+TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+FALSE_TEXT = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
@@ -254,8 +255,8 @@ def _coerce(values: pd.Series, col: Column, where: str, problems: list[str]) -> 
             return values.astype("boolean")
         text = values.astype("string").str.strip().str.lower()
         out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-        out[text.isin(_TRUE).fillna(False).astype(bool)] = True
-        out[text.isin(_FALSE).fillna(False).astype(bool)] = False
+        out[text.isin(TRUE_TEXT).fillna(False).astype(bool)] = True
+        out[text.isin(FALSE_TEXT).fillna(False).astype(bool)] = False
         bad = values[present & out.isna()]
         if len(bad):
             problems.append(_problem(where, bad, "are not booleans", "true/false (or yes/no, 1/0)"))

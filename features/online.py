@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from features.contract import FALSE_TEXT, TRUE_TEXT
 from features.snapshot import DAY_NS, parse_field_value
 from features.spec import Feature, FeatureSpec
 
@@ -151,6 +152,9 @@ def _cast(f: Feature, value: Any) -> Any:
     if f.dtype in ("category", "ordinal"):
         return str(value)
     if f.dtype == "boolean":
+        if isinstance(value, str):  # as the contract reads text booleans
+            text = value.strip().lower()
+            return True if text in TRUE_TEXT else False if text in FALSE_TEXT else None
         return bool(value)
     return float(value)
 

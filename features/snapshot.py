@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import CrmData
+from features.contract import FALSE_TEXT, TRUE_TEXT, CrmData
 from features.spec import Feature, FeatureSpec, Window
 
 DAY_NS = 86_400 * 10**9
@@ -37,6 +37,8 @@ def parse_field_value(feature: Feature, raw: Any) -> Any:
     if raw is None or (isinstance(raw, float) and raw != raw) or raw is pd.NA:
         return None
     if feature.dtype in ("number", "count"):
+        if isinstance(raw, bool):  # as text ("True") it is no number either
+            return None
         try:
             number = float(raw)
         except (TypeError, ValueError):
@@ -46,13 +48,7 @@ def parse_field_value(feature: Feature, raw: Any) -> Any:
         if isinstance(raw, bool):
             return raw
         text = str(raw).strip().lower()
-        return (
-            True
-            if text in {"true", "yes", "1"}
-            else False
-            if text in {"false", "no", "0"}
-            else None
-        )
+        return True if text in TRUE_TEXT else False if text in FALSE_TEXT else None
     text = str(raw).strip()
     return text or None
 
