@@ -11,9 +11,16 @@ dated at or before it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
 from features.config import FeatureConfig
 from features.contract import Column, schemas
@@ -29,7 +36,7 @@ class _Record(BaseModel):
 
 
 def _annotation(col: Column) -> Any:
-    kinds: dict[str, Any] = {"timestamp": datetime, "number": float, "boolean": bool}
+    kinds: dict[str, Any] = {"timestamp": Moment, "number": float, "boolean": bool}
     return kinds.get(col.kind, str)
 
 
@@ -65,7 +72,7 @@ class LeadPayloadBase(BaseModel):
     account: Any = None
     contact: Any = None
     events: list[Any] = Field(default_factory=list)
-    as_of: datetime | None = None
+    as_of: Moment | None = None
 
     def records(self) -> tuple[Record, Record, Record, list[Record]]:
         """(lead, account, contact, events) as plain dicts in canonical field names."""
@@ -97,7 +104,7 @@ class LeadPayloadBase(BaseModel):
                     f"events[{i}].lead_id: {ev.lead_id!r} is another lead's event; "
                     f"expected {lead.lead_id!r} or no lead_id"
                 )
-            if as_of is not None and _utc(ev.timestamp) > _utc(as_of):
+            if as_of is not None and ev.timestamp > as_of:
                 problems.append(
                     f"events[{i}].timestamp: {ev.timestamp.isoformat()} is after as_of "
                     f"{as_of.isoformat()}; a score may only use history up to as_of"
@@ -105,6 +112,18 @@ class LeadPayloadBase(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """Validator: an aware moment as naive UTC; refuse one that leaves datetime's range."""
+    try:
+        return _utc(moment)
+    except OverflowError:
+        raise ValueError("is outside years 1-9999 once converted to UTC") from None
+
+
+# Every timestamp of a body: parsed from ISO-8601 and normalised to naive UTC on validation.
+Moment = Annotated[datetime, AfterValidator(_naive_utc)]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -142,6 +161,6 @@ def _build_payload_model(config: FeatureConfig) -> type[LeadPayloadBase]:
         account=(account | None, None),  # type: ignore[arg-type]
         contact=(contact | None, None),  # type: ignore[arg-type]
         events=(list[event], Field(default_factory=list)),  # type: ignore[valid-type]
-        as_of=(datetime | None, None),
+        as_of=(Moment | None, None),
     )
     return model

@@ -102,3 +102,38 @@ def score(
         f"stale {int(scores['stale'].sum()):,}\n"
         f"excluded {len(excluded):,} -> {excluded_path} ({reasons or 'none'})"
     )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the scoring API (settings from LEADSCORE_* variables; README "Scoring API")."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from serving.api.metrics import MULTIPROC_ENV
+    from serving.auth import KeyConfigError, KeyRing
+    from serving.settings import Settings
+
+    try:
+        settings = Settings()
+        secret = settings.api_keys.get_secret_value() if settings.api_keys else None
+        KeyRing.from_sources(secret, settings.api_keys_file)
+    except (ValidationError, KeyConfigError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(code=2) from exc
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # each worker is a process: Prometheus metrics are added up across them from files
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="leadscore-metrics-")
+        atexit.register(shutil.rmtree, os.environ[MULTIPROC_ENV], ignore_errors=True)
+    console.print(f"serving {settings.model_uri} on http://{host}:{port} ({workers} worker(s))")
+    uvicorn.run(
+        "serving.api:create_app", factory=True, host=host, port=port, workers=workers
+    )

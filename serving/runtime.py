@@ -327,3 +327,35 @@ class Scorer:
     def feature(self, name: str) -> Feature:
         """A feature of this model's spec by name."""
         return self.spec[name]
+
+    # -- contributions (reasons) -------------------------------------------------------------
+
+    def contributions(self, row: Mapping[str, Any]) -> tuple[np.ndarray, float]:
+        """Log-odds contributions of one feature row (LightGBM `pred_contrib`) and the base.
+
+        One value per spec feature, in model input order, plus the model's base value (the
+        expected raw score); contributions plus base equal the row's raw log-odds.
+        """
+        x = self.encoding.row(row).reshape(1, -1)
+        out = np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1))[0]
+        return np.asarray(out[:-1], dtype=np.float64), float(out[-1])
+
+    @property
+    def base_value(self) -> float:
+        """The booster's base value: the raw log-odds before any feature is known."""
+        cached: float | None = self.__dict__.get("_base_value")
+        if cached is None:
+            empty = {name: None for name in self.encoding.names}
+            cached = self.contributions(empty)[1]
+            self.__dict__["_base_value"] = cached
+        return cached
+
+    def probability_at(self, log_odds: float) -> float:
+        """The calibrated probability of a raw log-odds score."""
+        raw = 1.0 / (1.0 + math.exp(-log_odds)) if log_odds >= -700 else 0.0
+        return float(self.calibrator(np.array([raw]))[0])
+
+    @property
+    def base_probability(self) -> float:
+        """p0: the calibrated probability at the base value (where reasons start from)."""
+        return self.probability_at(self.base_value)

@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_mlflow_run_train_entry_point(train_bundle: Path, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     bin_dir = str(Path(sys.executable).parent)
-    env = os.environ | {"MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    # in-process training earlier in the session may have exported MLFLOW_EXPERIMENT_ID
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env = inherited | {"MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     mlflow_cli = shutil.which("mlflow", path=env["PATH"])
     assert mlflow_cli
     run = subprocess.run(

@@ -1,0 +1,71 @@
+"""Prometheus metrics of the scoring API, on a registry of the app's own.
+
+* ``leadscore_requests_total{route,method,status}`` and
+  ``leadscore_request_duration_seconds{route,method,status}``: every request, by route
+  template (``/v1/score``, never a raw path) and status;
+* ``leadscore_scores_total{tier}``: scored leads by tier;
+* ``leadscore_model_info{name,version,alias}``: 1 for the served model.
+
+With several workers (``leadscore serve --workers N``) each worker is a process; the serve
+command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory and `/metrics` then adds up
+every worker's values.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The app's metrics; one instance per app (tests build many apps in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "leadscore_requests", "HTTP requests.", ["route", "method", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "leadscore_request_duration_seconds", "HTTP request latency.",
+            ["route", "method", "status"], buckets=_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.scores = Counter(
+            "leadscore_scores", "Scored leads by tier.", ["tier"], registry=self.registry
+        )
+        self.model = Gauge(
+            "leadscore_model_info", "The served model (value 1).", ["name", "version", "alias"],
+            registry=self.registry, multiprocess_mode="liveall",
+        )  # fmt: skip
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one finished request."""
+        labels = (route, method, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def served(self, name: str | None, version: str | None, alias: str | None) -> None:
+        """Record which model is served (replacing the previous one)."""
+        self.model.clear()
+        self.model.labels(name or "", version or "", alias or "").set(1)
+
+    def render(self) -> bytes:
+        """The text exposition format; all workers' values in multiprocess mode."""
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

@@ -1,0 +1,211 @@
+"""The routes: scoring, model details, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import pydantic_core
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+
+from serving.api.bodies import BodyError, parse_lead
+from serving.api.metrics import CONTENT_TYPE, Metrics
+from serving.api.schemas import (
+    BatchResponse,
+    FeatureInfo,
+    Health,
+    ModelInfo,
+    Readiness,
+    ScoreResponse,
+    ThresholdInfo,
+)
+from serving.api.service import ModelHolder, Served, score_lead
+from serving.auth import AdminKey, ScoreKey
+from serving.settings import Settings
+
+router = APIRouter()
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown one."},
+    403: {"description": "The API key lacks the route's scope."},
+    413: {"description": "The body (or the number of leads) is over the limit."},
+    422: {"description": "The body breaks the contract: `detail` lists each field and why."},
+    503: {"description": "No model is loaded."},
+}
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _holder(request: Request) -> ModelHolder:
+    holder: ModelHolder = request.app.state.holder
+    return holder
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def _served(holder: Annotated[ModelHolder, Depends(_holder)]) -> Served:
+    served = holder.current  # read once: a swap mid-request cannot mix two models
+    if served is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"no model loaded: {holder.error}"
+        )
+    return served
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+AppSettings = Annotated[Settings, Depends(_settings)]
+AppMetrics = Annotated[Metrics, Depends(_metrics)]
+Holder = Annotated[ModelHolder, Depends(_holder)]
+CurrentModel = Annotated[Served, Depends(_served)]
+RawBody = Annotated[bytes, Depends(_body)]
+
+
+def _json(body: bytes) -> Any:
+    """Parse JSON (NaN and Infinity are read, so the contract can name them)."""
+    try:
+        return pydantic_core.from_json(body, allow_inf_nan=True)
+    except ValueError as exc:
+        problem = {"loc": ["body"], "msg": f"invalid JSON: {exc}", "type": "json_invalid"}
+        raise BodyError([problem]) from None
+
+
+@router.post(
+    "/v1/score", response_model=ScoreResponse, tags=["scoring"], responses=_ERRORS,
+    summary="Score one lead: MQL probability, tier, reasons, SQL criteria and next action",
+)  # fmt: skip
+def score(
+    _key: ScoreKey,
+    served: CurrentModel,
+    body: RawBody,
+    settings: AppSettings,
+    metrics: AppMetrics,
+    explain: Annotated[bool, Query(description="Compute reasons (about 1 ms).")] = True,
+) -> ScoreResponse:
+    """Score one lead in the data contract's field names (`leadscore criteria check` reads the
+    same body). History after `as_of` (default: now) is refused."""
+    payload = parse_lead(served.payload, _json(body))
+    result = score_lead(served, payload, explain, settings.top_reasons, datetime.now(UTC))
+    metrics.scores.labels(result.tier).inc()
+    return result
+
+
+@router.post(
+    "/v1/score/batch", response_model=BatchResponse, tags=["scoring"], responses=_ERRORS,
+    summary="Score many leads; one bad lead makes the request 422",
+)  # fmt: skip
+def score_batch(
+    _key: ScoreKey,
+    served: CurrentModel,
+    body: RawBody,
+    settings: AppSettings,
+    metrics: AppMetrics,
+    explain: Annotated[bool, Query(description="Compute reasons (about 1 ms a lead).")] = False,
+) -> BatchResponse:
+    """Score `{"leads": [...]}` in order; every bad lead is listed by index and field."""
+    data = _json(body)
+    if not isinstance(data, dict):
+        raise BodyError([{"loc": ["body"], "msg": 'expected an object {"leads": [...]}',
+                          "type": "dict_type"}])  # fmt: skip
+    extra = [k for k in data if k != "leads"]
+    if extra or not isinstance(data.get("leads"), list):
+        problems = [
+            {"loc": ["body", k], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+            for k in extra
+        ]
+        if "leads" not in data:
+            problems.append({"loc": ["body", "leads"], "msg": "Field required", "type": "missing"})
+        elif not isinstance(data["leads"], list):
+            problems.append({"loc": ["body", "leads"], "msg": "Input should be a valid list",
+                             "type": "list_type"})  # fmt: skip
+        raise BodyError(problems)
+    leads: list[Any] = data["leads"]
+    if len(leads) > settings.max_batch:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"{len(leads)} leads in one request; at most {settings.max_batch}",
+        )
+    payloads, problems = [], []
+    for i, item in enumerate(leads):
+        try:
+            payloads.append(parse_lead(served.payload, item, ("body", "leads", i)))
+        except BodyError as exc:
+            problems.extend(exc.errors)
+    if problems:
+        raise BodyError(problems)
+    now = datetime.now(UTC)
+    results = [score_lead(served, p, explain, settings.top_reasons, now) for p in payloads]
+    for r in results:
+        metrics.scores.labels(r.tier).inc()
+    return BatchResponse(model=served.ref, count=len(results), results=results)
+
+
+@router.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=_ERRORS)
+def model_info(_key: ScoreKey, served: CurrentModel) -> ModelInfo:
+    """The served model: version, training window, thresholds and policy, test metrics, and
+    every feature with its label and description."""
+    scorer, meta = served.scorer, served.scorer.meta
+    t = scorer.thresholds
+    metrics = {
+        k: float(v)
+        for k, v in (meta.get("test_metrics") or {}).items()
+        if isinstance(v, int | float) and math.isfinite(v)
+    }
+    return ModelInfo(
+        name=served.ref.name,
+        version=served.ref.version,
+        alias=served.ref.alias,
+        uri=served.uri,
+        trained_at=meta.get("trained_at"),
+        target=meta.get("target"),
+        horizon_days=meta.get("horizon_days"),
+        trained_ages=[float(a) for a in meta.get("trained_ages") or []],
+        data_window=dict(meta.get("data_window") or {}),
+        thresholds=ThresholdInfo(
+            policy=t.policy, global_threshold=t.global_threshold, by_source=t.by_source,
+            revision=t.revision, tier_cuts={"b": scorer.tiers.b, "c": scorer.tiers.c},
+        ),
+        test_metrics=metrics,
+        sql_criteria={"file": served.criteria.origin, "version": served.criteria.file.version},
+        features=[
+            FeatureInfo(
+                name=f.name, label=f.label, description=f.description or f.label,
+                group=f.group, dtype=f.dtype, unit=f.unit, monotone=f.monotone,
+                categories=None if f.categories is None else list(f.categories),
+            )
+            for f in scorer.spec
+        ],
+    )
+
+
+@router.get("/healthz", response_model=Health, tags=["operations"])
+def healthz() -> Health:
+    """Liveness: the process answers."""
+    return Health()
+
+
+@router.get(
+    "/readyz", response_model=Readiness, tags=["operations"],
+    responses={503: {"model": Readiness, "description": "No model is loaded."}},
+)  # fmt: skip
+def readyz(holder: Holder, response: Response) -> Readiness:
+    """Readiness: a model is loaded (503 with the reason otherwise)."""
+    served = holder.current
+    if served is None:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        return Readiness(ready=False, error=holder.error or "loading")
+    return Readiness(ready=True, model=served.ref, error=holder.error)
+
+
+@router.get("/metrics", tags=["operations"], response_class=Response, responses=_ERRORS)
+def prometheus(_key: AdminKey, metrics: AppMetrics) -> Response:
+    """Prometheus metrics: requests and latency by route and status, scores by tier, model."""
+    return Response(metrics.render(), media_type=CONTENT_TYPE)

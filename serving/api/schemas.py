@@ -1,0 +1,177 @@
+"""Typed response bodies of the scoring API.
+
+Request bodies are the data contract's payload models (:mod:`features.payload`), built from
+the served model's own feature config, so they are attached to the OpenAPI document at
+startup (:mod:`serving.api.openapi`) rather than declared here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scalar = bool | int | float | str | None
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ModelRef(_Out):
+    """Which registered model produced a score."""
+
+    name: str | None = Field(description="Registered model name.")
+    version: str | None = Field(description="Registered model version.")
+    alias: str | None = Field(description="The alias it was loaded by (e.g. champion).")
+
+
+class ReasonOut(_Out):
+    """One feature's part in the score, in probability points."""
+
+    feature: str = Field(description="Feature name (stable id; for machines).")
+    label: str = Field(description="Human name of the feature.")
+    group: Literal["fit", "engagement", "sales"]
+    value: Scalar = Field(description="The lead's value of the feature (null: unknown).")
+    points: float = Field(description="Share of mql_probability - base_probability.")
+    sentence: str = Field(description="Plain-language reason from the feature's template.")
+
+
+class Reasons(_Out):
+    """Top positive and negative reasons; all points add up to p - p0."""
+
+    base_probability: float = Field(
+        description="p0: the calibrated probability before anything about the lead is known."
+    )
+    positive: list[ReasonOut]
+    negative: list[ReasonOut]
+
+
+class ScoreByGroup(_Out):
+    """Points per feature group: who they are (fit) versus what they and sales did."""
+
+    fit: float
+    engagement: float
+    sales: float
+
+
+class CriterionOut(_Out):
+    """One SQL criterion checked on the lead."""
+
+    id: str
+    group: str
+    required: bool
+    status: Literal["pass", "fail", "unknown"]
+    value: Scalar = Field(description="The observed value (null: missing).")
+    sentence: str
+
+
+class SqlCriteria(_Out):
+    """The team's written SQL criteria checked on the lead."""
+
+    version: str
+    verdict: Literal["sql_ready", "not_sql", "needs_qualification"]
+    summary: str
+    criteria: list[CriterionOut]
+
+
+class Action(_Out):
+    """What to do with the lead (rule: config/routing.yaml, README "Scoring API")."""
+
+    action: Literal["route_to_sales", "qualify", "nurture"]
+    reason: str
+    criteria: list[str] = Field(
+        description="Criterion ids the action rests on (failing, or still unknown)."
+    )
+
+
+class UnknownCategory(_Out):
+    """A category value the model never saw in training: scored as missing."""
+
+    feature: str
+    field: str | None = Field(description="The input field it came from, e.g. account.industry.")
+    value: str
+
+
+class ScoreResponse(_Out):
+    """One scored lead."""
+
+    lead_id: str
+    as_of: datetime
+    lead_age_days: float
+    stale: bool = Field(description="Older than any age the model was trained on.")
+    model: ModelRef
+    mql_probability: float
+    tier: Literal["A", "B", "C", "D"]
+    is_mql: bool
+    threshold: float
+    reasons: Reasons | None = Field(description="Present when explain=true.")
+    score_by_group: ScoreByGroup | None = Field(description="Present when explain=true.")
+    sql_criteria: SqlCriteria
+    recommended_action: Action
+    unknown_categories: list[UnknownCategory]
+    scored_at: datetime
+
+
+class BatchResponse(_Out):
+    """Scored leads, in request order."""
+
+    model: ModelRef
+    count: int
+    results: list[ScoreResponse]
+
+
+class FeatureInfo(_Out):
+    """One model input, as the feature spec declares it."""
+
+    name: str
+    label: str
+    description: str
+    group: str
+    dtype: str
+    unit: str | None
+    monotone: int = Field(description="+1: more never lowers the score.")
+    categories: list[str] | None
+
+
+class ThresholdInfo(_Out):
+    """The MQL threshold policy and its thresholds."""
+
+    policy: dict[str, Any]
+    global_threshold: float
+    by_source: dict[str, float]
+    revision: int
+    tier_cuts: dict[str, float]
+
+
+class ModelInfo(_Out):
+    """The served model."""
+
+    name: str | None
+    version: str | None
+    alias: str | None
+    uri: str
+    trained_at: str | None
+    target: str | None
+    horizon_days: float | None
+    trained_ages: list[float]
+    data_window: dict[str, Any]
+    thresholds: ThresholdInfo
+    test_metrics: dict[str, float]
+    sql_criteria: dict[str, str]
+    features: list[FeatureInfo]
+
+
+class Health(_Out):
+    """Liveness."""
+
+    status: Literal["alive"] = "alive"
+
+
+class Readiness(_Out):
+    """Readiness: whether a model is loaded (and why not)."""
+
+    ready: bool
+    model: ModelRef | None = None
+    error: str | None = None

@@ -1,0 +1,227 @@
+"""The served model and one-lead scoring: score, reasons on demand, criteria, action.
+
+Everything derived from a model (its request body model, the criteria bound to its feature
+config, the OpenAPI example) is built once into a :class:`Served` and held by a
+:class:`ModelHolder`. Requests read ``holder.current`` once, so replacing it (one attribute
+assignment) swaps the model atomically; :func:`build_served` refuses a model this code cannot
+serve before it is ever installed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, get_args
+
+from features.config import FeatureConfig
+from features.criteria import Criteria, CriteriaResult, check, lead_row, load_criteria
+from features.payload import LeadPayloadBase, payload_model
+from features.spec import DType, Kind, build_spec
+from serving.api.bodies import Lead, parse_lead
+from serving.api.examples import example_body
+from serving.api.schemas import (
+    Action,
+    CriterionOut,
+    ModelRef,
+    ReasonOut,
+    Reasons,
+    ScoreByGroup,
+    ScoreResponse,
+    SqlCriteria,
+    UnknownCategory,
+)
+from serving.loader import load_scorer
+from serving.reasons import GROUPS, Reason, explain, json_value
+from serving.routing import RoutingConfig, load_routing, recommend
+from serving.runtime import Scorer
+from serving.settings import Settings
+
+log = logging.getLogger(__name__)
+_SLOPE_STEP = 1e-3  # log-odds step of the finite-difference slope (reasons fallback)
+
+
+class ModelRefused(RuntimeError):
+    """A model that this code cannot serve (it is reported and never installed)."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded model with everything derived from it; replaced as a whole."""
+
+    uri: str
+    scorer: Scorer
+    config: FeatureConfig
+    payload: type[LeadPayloadBase]
+    criteria: Criteria
+    routing: RoutingConfig
+    ref: ModelRef
+    example: dict[str, Any] = field(default_factory=dict)
+    example_response: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelHolder:
+    """Holds the served model; `current` is swapped by a single assignment."""
+
+    def __init__(self) -> None:
+        self.current: Served | None = None
+        self.error: str | None = None
+
+    def install(self, served: Served) -> None:
+        """Serve `served` from the next request on."""
+        self.current = served
+        self.error = None
+
+    def refuse(self, message: str) -> None:
+        """Record why a model was not installed (the current one, if any, stays)."""
+        self.error = message
+
+
+# ---------------------------------------------------------------------------------------------
+# scoring one lead
+
+
+def _reason_out(r: Reason) -> ReasonOut:
+    return ReasonOut(
+        feature=r.feature, label=r.label, group=r.group,
+        value=r.value, points=r.points, sentence=r.sentence,
+    )  # fmt: skip
+
+
+def _criteria_out(result: CriteriaResult) -> SqlCriteria:
+    items = []
+    for r in result.results:
+        observed = r.to_dict()["observed"]
+        if isinstance(observed, datetime):
+            observed = observed.isoformat()
+        items.append(
+            CriterionOut(
+                id=r.id, group=r.group, required=r.required, status=r.status,
+                value=json_value(observed), sentence=r.sentence,
+            )
+        )
+    return SqlCriteria(
+        version=result.version, verdict=result.verdict, summary=result.summary, criteria=items
+    )
+
+
+def score_lead(
+    served: Served, parsed: Lead, explain_it: bool, top: int, scored_at: datetime
+) -> ScoreResponse:
+    """Score one validated lead: probability, tier, reasons on demand, criteria, action."""
+    scorer = served.scorer
+    lead, account, contact, events = parsed.lead, parsed.account, parsed.contact, parsed.events
+    as_of = parsed.as_of
+    row = scorer.feature_row(lead, account, contact, events, as_of)
+    scored = scorer.score_row(row)
+    verdict = check(served.criteria, lead_row(row, lead, account, contact))
+    action = recommend(served.routing, verdict, scored["is_mql"], events, as_of)
+    reasons = by_group = None
+    if explain_it:
+        contrib, base = scorer.contributions(row)
+        log_odds = base + float(contrib.sum())
+
+        def slope() -> float:
+            up = scorer.probability_at(log_odds + _SLOPE_STEP)
+            return (up - scorer.probability_at(log_odds - _SLOPE_STEP)) / (2 * _SLOPE_STEP)
+
+        p0 = scorer.base_probability
+        exp = explain(
+            scorer.spec.features, row, contrib, scored["mql_probability"], p0, top, slope
+        )
+        reasons = Reasons(
+            base_probability=p0,
+            positive=[_reason_out(r) for r in exp.positive],
+            negative=[_reason_out(r) for r in exp.negative],
+        )
+        by_group = ScoreByGroup(**{g: exp.score_by_group.get(g, 0.0) for g in GROUPS})
+    unknown = [
+        UnknownCategory(feature=name, field=scorer.feature(name).source, value=value)
+        for name, value in scored["unknown_categories"].items()
+    ]
+    return ScoreResponse(
+        lead_id=str(row["lead_id"]),
+        as_of=as_of.replace(tzinfo=UTC),
+        lead_age_days=scored["lead_age_days"],
+        stale=scored["stale"],
+        model=served.ref,
+        mql_probability=scored["mql_probability"],
+        tier=scored["tier"],
+        is_mql=scored["is_mql"],
+        threshold=scored["threshold"],
+        reasons=reasons,
+        score_by_group=by_group,
+        sql_criteria=_criteria_out(verdict),
+        recommended_action=Action(
+            action=action.action, reason=action.reason, criteria=list(action.criteria)
+        ),
+        unknown_categories=unknown,
+        scored_at=scored_at,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# loading: refuse what this code cannot serve
+
+
+def check_servable(scorer: Scorer) -> None:
+    """Raise :class:`ModelRefused` when the spec uses something this code does not know."""
+    kinds, dtypes = set(get_args(Kind)), set(get_args(DType))
+    problems = []
+    for f in scorer.spec:
+        if f.kind not in kinds:
+            problems.append(f"feature {f.name!r}: unknown kind {f.kind!r}")
+        if f.dtype not in dtypes:
+            problems.append(f"feature {f.name!r}: unknown dtype {f.dtype!r}")
+        if f.group not in GROUPS:
+            problems.append(f"feature {f.name!r}: unknown group {f.group!r}")
+        for value in (None, 1.0, "x"):
+            try:
+                f.sentence(value, 30.0)
+            except (KeyError, IndexError, ValueError) as exc:
+                problems.append(f"feature {f.name!r}: template {f.template!r} fails ({exc!r})")
+                break
+    if problems:
+        raise ModelRefused("the model's feature spec cannot be served: " + "; ".join(problems))
+
+
+def model_ref(scorer: Scorer) -> ModelRef:
+    """Name, version and alias recorded by the loader (or at training)."""
+    meta = scorer.meta
+    version = meta.get("version")
+    return ModelRef(
+        name=meta.get("model_name"),
+        version=None if version in (None, "") else str(version),
+        alias=meta.get("alias"),
+    )
+
+
+def build_served(uri: str, settings: Settings) -> Served:
+    """Load `uri` and everything derived from it, then score the example lead with reasons;
+    any failure raises :class:`ModelRefused` naming the cause."""
+    try:
+        scorer = load_scorer(uri)
+    except Exception as exc:  # registry, download or format: all mean "not servable"
+        raise ModelRefused(f"cannot load {uri}: {exc}") from exc
+    check_servable(scorer)
+    try:
+        config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
+        payload = payload_model(config)
+        criteria = load_criteria(settings.criteria_path, config, build_spec(config))
+        routing = load_routing(settings.routing_path)
+    except (ValueError, OSError) as exc:
+        raise ModelRefused(f"cannot serve {uri}: {exc}") from exc
+    served = Served(uri, scorer, config, payload, criteria, routing, model_ref(scorer))
+    example = example_body(config)
+    try:
+        now = datetime.now(UTC)
+        response = score_lead(served, parse_lead(payload, example), True, 3, now)
+    except Exception as exc:
+        raise ModelRefused(f"{uri} fails on the example lead: {exc!r}") from exc
+    if not math.isfinite(response.mql_probability):
+        raise ModelRefused(f"{uri} gives a non-finite probability on the example lead")
+    return Served(
+        uri, scorer, config, payload, criteria, routing, served.ref, example,
+        response.model_dump(mode="json"),
+    )  # fmt: skip

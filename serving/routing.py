@@ -1,0 +1,171 @@
+"""`recommended_action`: what marketing automation should do with a scored lead.
+
+The rule, in this order (the written contract wins over the model):
+
+1. ``route_to_sales`` when the SQL-criteria verdict is ``sql_ready``, whatever the score;
+2. ``route_to_sales`` when the lead raised its hand (an event matching one of the
+   ``hand_raisers`` in `config/routing.yaml`, e.g. a demo request) and no required criterion
+   fails;
+3. ``qualify`` when the lead is an MQL and the verdict is ``needs_qualification``: a rep
+   should find out the unknown criteria;
+4. ``nurture`` otherwise, naming the failing required criteria when there are any.
+
+The parameters (which events raise a hand, how recent they must be) live in
+`config/routing.yaml` (or the file named by ``LEADSCORE_ROUTING_FILE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from features.config import default_config_dir
+from features.criteria import CriteriaResult
+
+Action = Literal["route_to_sales", "qualify", "nurture"]
+ROUTING_FILE = "routing.yaml"
+
+
+class RoutingError(ValueError):
+    """The routing file is missing or says something this code cannot apply."""
+
+
+class HandRaiser(BaseModel):
+    """An event that counts as a hand-raise: its type, optionally narrowed by other columns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field(min_length=1)
+    subtype: tuple[str, ...] = ()
+    channel: tuple[str, ...] = ()
+    direction: tuple[str, ...] = ()
+    outcome: tuple[str, ...] = ()
+    label: str | None = None  # how the reason names it (default: the type in words)
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        """Whether one canonical event record is this kind of hand-raise."""
+        if event.get("type") != self.type:
+            return False
+        for column in ("subtype", "channel", "direction", "outcome"):
+            allowed: tuple[str, ...] = getattr(self, column)
+            if allowed and event.get(column) not in allowed:
+                return False
+        return True
+
+    def describe(self, event: Mapping[str, Any]) -> str:
+        """Plain words for a matching event: the label, else its subtype or type."""
+        if self.label:
+            return self.label
+        return str(event.get("subtype") or self.type).replace("_", " ")
+
+
+class RoutingConfig(BaseModel):
+    """`config/routing.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(min_length=1)
+    hand_raisers: tuple[HandRaiser, ...] = ()
+    hand_raiser_within_days: float | None = Field(default=None, gt=0)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The action, one sentence why, and the criteria it rests on."""
+
+    action: Action
+    reason: str
+    criteria: tuple[str, ...] = ()
+
+
+def default_routing_path() -> Path:
+    """`routing.yaml` in the config directory (`$LEADSCORE_CONFIG_DIR` or `config/`)."""
+    return default_config_dir() / ROUTING_FILE
+
+
+def load_routing(path: Path | str | None = None) -> RoutingConfig:
+    """Read and validate a routing file (default: :func:`default_routing_path`)."""
+    file = Path(path) if path is not None else default_routing_path()
+    if not file.is_file():
+        raise RoutingError(f"{file}: routing file not found")
+    try:
+        data = yaml.safe_load(file.read_text())
+        if isinstance(data, dict) and isinstance(data.get("version"), int | float):
+            data["version"] = str(data["version"])
+        return RoutingConfig.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise RoutingError(f"{file}: not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or 'file'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise RoutingError(f"{file}: invalid routing:\n  - " + "\n  - ".join(problems)) from exc
+
+
+def hand_raise(
+    config: RoutingConfig, events: Sequence[Mapping[str, Any]], as_of: datetime
+) -> tuple[HandRaiser, Mapping[str, Any]] | None:
+    """The latest hand-raising event at or before `as_of` (within the window), if any."""
+    since = (
+        as_of - timedelta(days=config.hand_raiser_within_days)
+        if config.hand_raiser_within_days is not None
+        else None
+    )
+    found: tuple[HandRaiser, Mapping[str, Any]] | None = None
+    for event in events:
+        when = event.get("timestamp")
+        if not isinstance(when, datetime) or when > as_of or (since and when < since):
+            continue
+        for raiser in config.hand_raisers:
+            if raiser.matches(event) and (found is None or when >= found[1]["timestamp"]):
+                found = (raiser, event)
+    return found
+
+
+def recommend(
+    config: RoutingConfig,
+    criteria: CriteriaResult,
+    is_mql: bool,
+    events: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+) -> Recommendation:
+    """Apply the routing rule (module docstring) to one scored, checked lead."""
+    failing = tuple(r.id for r in criteria.results if r.required and r.status == "fail")
+    unknown = tuple(r.id for r in criteria.results if r.required and r.status == "unknown")
+    if criteria.verdict == "sql_ready":
+        return Recommendation(
+            "route_to_sales",
+            f"Meets every required SQL criterion (version {criteria.version})",
+        )
+    raised = hand_raise(config, events, as_of) if not failing else None
+    if raised is not None:
+        raiser, event = raised
+        when = event["timestamp"].date().isoformat()
+        text = f"Raised a hand ({raiser.describe(event)} on {when}) and no required criterion fails"
+        if unknown:
+            text += f"; still to confirm: {', '.join(unknown)}"
+        return Recommendation("route_to_sales", text, unknown)
+    if is_mql and criteria.verdict == "needs_qualification":
+        return Recommendation(
+            "qualify",
+            f"An MQL with required criteria still unknown: {', '.join(unknown)}",
+            unknown,
+        )
+    if failing:
+        by_id = {r.id: r for r in criteria.results}
+        first = by_id[failing[0]]
+        text = f"Fails required SQL criterion {first.id}: {first.sentence}"
+        if len(failing) > 1:
+            text += f" (also failing: {', '.join(failing[1:])})"
+        return Recommendation("nurture", text, failing)
+    text = "Not an MQL yet"
+    if unknown:
+        text += f"; required criteria unknown: {', '.join(unknown)}"
+    return Recommendation("nurture", text, unknown)

@@ -1,0 +1,60 @@
+"""Settings of the scoring API, read from the environment (``LEADSCORE_*``) by pydantic-settings.
+
+* ``LEADSCORE_MODEL_URI``: the model to serve (default ``models:/lead-scoring@champion``; a
+  registry alias or version, a run or a path);
+* ``LEADSCORE_TRACKING_URI``: where to load it from (default: MLflow's own,
+  ``MLFLOW_TRACKING_URI``);
+* ``LEADSCORE_CRITERIA_FILE``: the SQL criteria shown next to each score (default
+  ``config/sql_criteria.yaml``);
+* ``LEADSCORE_ROUTING_FILE``: hand-raiser events for ``recommended_action`` (default
+  ``config/routing.yaml``);
+* ``LEADSCORE_API_KEYS`` (``KEY:SCOPE[+SCOPE],...``) and/or ``LEADSCORE_API_KEYS_FILE``
+  (:mod:`serving.auth`);
+* ``LEADSCORE_MAX_BATCH`` (1000 leads) and ``LEADSCORE_MAX_BODY_BYTES`` (10 MiB): 413 above;
+* ``LEADSCORE_TOP_REASONS`` (3): positive and negative reasons returned per lead;
+* ``LEADSCORE_RELOAD_INTERVAL_SECONDS`` (60): how often the model watcher looks for a new
+  champion.
+
+The default config files follow ``LEADSCORE_CONFIG_DIR`` like the rest of leadscore (the
+repository's ``config/`` when unset).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.criteria import default_criteria_path
+from serving.loader import DEFAULT_MODEL_URI
+from serving.routing import default_routing_path
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LEADSCORE_", extra="ignore", protected_namespaces=(), frozen=True
+    )
+
+    model_uri: str = DEFAULT_MODEL_URI
+    tracking_uri: str | None = None
+    criteria_file: Path | None = None
+    routing_file: Path | None = None
+    api_keys: SecretStr | None = None
+    api_keys_file: Path | None = None
+    max_batch: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    top_reasons: int = Field(3, ge=0, le=50)
+    reload_interval_seconds: float = Field(60.0, gt=0)
+
+    @property
+    def criteria_path(self) -> Path:
+        """The criteria file to load."""
+        return self.criteria_file or default_criteria_path()
+
+    @property
+    def routing_path(self) -> Path:
+        """The routing file to load."""
+        return self.routing_file or default_routing_path()
