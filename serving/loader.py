@@ -15,11 +15,13 @@ from serving.runtime import SCORER_FILE, Scorer, ScorerError, Thresholds
 log = logging.getLogger(__name__)
 DEFAULT_MODEL_URI = "models:/lead-scoring@champion"
 THRESHOLDS_TAG = "leadscore.thresholds"
-_REGISTRY = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
 def _scorer_dir(local: Path) -> Path:
-    for candidate in (local, local / "artifacts" / "scorer"):
+    # a scorer directory itself, or a logged pyfunc whose `scorer` artifact MLflow copied into
+    # artifacts/<the directory's own name>/
+    for candidate in (local, *sorted((local / "artifacts").glob("*"))):
         if (candidate / SCORER_FILE).is_file():
             return candidate
     raise ScorerError(f"{local}: neither a leadscore model directory nor a logged leadscore pyfunc")
@@ -36,7 +38,7 @@ def load_scorer(uri: str = DEFAULT_MODEL_URI) -> Scorer:
     local = Path(uri)
     if local.exists():
         return Scorer.from_dir(_scorer_dir(local))
-    match = _REGISTRY.match(uri)
+    match = REGISTRY_URI.match(uri)
     name = alias = version = None
     tag = None
     if match:

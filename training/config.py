@@ -41,6 +41,7 @@ class ModelConfig(_Strict):
 
 class CalibrationConfig(_Strict):
     methods: tuple[Literal["isotonic", "sigmoid", "none"], ...] = ("isotonic", "sigmoid", "none")
+    min_positive_leads: int = Field(100, ge=0)
 
 
 class PolicyConfig(_Strict):

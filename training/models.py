@@ -95,23 +95,40 @@ def _fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
 
 
 def choose_calibrator(
-    raw: np.ndarray, y: np.ndarray, groups: np.ndarray, methods: tuple[str, ...], folds: int = 5
+    raw: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    methods: tuple[str, ...],
+    min_positive_leads: int = 0,
+    folds: int = 5,
 ) -> tuple[Calibrator, dict[str, float]]:
     """Pick the calibration method with the lowest cross-validated log loss, then refit it.
 
-    Folds are grouped by lead so one lead's snapshots never sit on both sides. Returns the
-    fitted calibrator and each method's CV log loss.
+    Folds are grouped by lead so one lead's snapshots never sit on both sides. With fewer than
+    `min_positive_leads` converting leads the booster's probabilities are kept (`none`), and a
+    sigmoid whose slope is not positive (it would reverse the ranking) is never chosen.
+    Returns the fitted calibrator and each method's CV log loss.
     """
+    positives = len(np.unique(groups[y == 1]))
+    if positives < min_positive_leads:
+        log.info("calibration: %d positive leads < %d: none", positives, min_positive_leads)
+        return Calibrator("none"), {"none": float("nan")}
     n_folds = min(folds, len(np.unique(groups)))
     scores: dict[str, float] = {}
     for method in methods:
-        losses = []
+        losses: list[float] = []
         for fit_idx, eval_idx in GroupKFold(n_splits=n_folds).split(raw, y, groups):
             if len(np.unique(y[fit_idx])) < 2:
                 continue
             cal = _fit_calibrator(method, raw[fit_idx], y[fit_idx])
+            if cal.method == "sigmoid" and cal.a <= 0:
+                losses = []  # a reversed ranking in any fold disqualifies the method
+                break
             p = np.clip(cal(raw[eval_idx]), 1e-6, 1 - 1e-6)
             losses.append(log_loss(y[eval_idx], p, labels=[0, 1]))
         scores[method] = float(np.mean(losses)) if losses else float("inf")
     best = min(scores, key=lambda m: scores[m])
-    return _fit_calibrator(best, raw, y), scores
+    chosen = _fit_calibrator(best, raw, y)
+    if chosen.method == "sigmoid" and chosen.a <= 0:
+        return Calibrator("none"), scores
+    return chosen, scores

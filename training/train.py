@@ -117,7 +117,7 @@ def train_model(
     raw_calib = np.asarray(booster.predict(encoding.frame(calib)), dtype=np.float64)
     calibrator, cal_scores = choose_calibrator(
         raw_calib, calib["label"].to_numpy().astype(int), calib["lead_id"].to_numpy(),
-        cfg.calibration.methods,
+        cfg.calibration.methods, cfg.calibration.min_positive_leads,
     )  # fmt: skip
     held_out = calib[["lead_id", "lead_source", "label", "lead_age_days"]].assign(
         p=calibrator(raw_calib)

@@ -23,7 +23,9 @@ from serving.api.metrics import Metrics
 from serving.api.openapi import build_openapi
 from serving.api.routes import router
 from serving.api.service import ModelHolder, ModelRefused, build_served
+from serving.api.watcher import CheckResult, ModelWatcher
 from serving.auth import KeyRing
+from serving.runtime import Scorer
 from serving.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,25 @@ def install_model(app: FastAPI, uri: str) -> bool:
     return True
 
 
+def _watcher(app: FastAPI, settings: Settings) -> ModelWatcher:
+    holder: ModelHolder = app.state.holder
+
+    def current() -> Scorer | None:
+        served = holder.current
+        return served.scorer if served else None
+
+    def note(result: CheckResult) -> None:
+        app.state.metrics.reloads.labels(result.result).inc()
+
+    return ModelWatcher(
+        settings.model_uri,
+        current=current,
+        install=lambda: install_model(app, settings.model_uri),
+        refused_error=lambda: holder.error,
+        on_result=note,
+    )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model before the first request."""
@@ -156,7 +177,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not len(app.state.keys):
         log.warning("no API keys configured (LEADSCORE_API_KEYS): every request will get 401")
     await anyio.to_thread.run_sync(install_model, app, settings.model_uri)
-    yield
+    watcher: ModelWatcher = app.state.watcher
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watcher.run, settings.reload_interval_seconds)
+        yield
+        tasks.cancel_scope.cancel()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -170,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keys = KeyRing.from_sources(secret, settings.api_keys_file)
     app.state.holder = ModelHolder()
     app.state.metrics = Metrics()
+    app.state.watcher = _watcher(app, settings)
     app.include_router(router)
     app.add_middleware(
         RequestGuard,

@@ -4,7 +4,8 @@
   ``leadscore_request_duration_seconds{route,method,status}``: every request, by route
   template (``/v1/score``, never a raw path) and status;
 * ``leadscore_scores_total{tier}``: scored leads by tier;
-* ``leadscore_model_info{name,version,alias}``: 1 for the served model.
+* ``leadscore_model_info{name,version,alias}``: 1 for the served model;
+* ``leadscore_model_checks_total{result}``: model watcher checks (swapped, refused, ...).
 
 With several workers (``leadscore serve --workers N``) each worker is a process; the serve
 command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory and `/metrics` then adds up
@@ -46,6 +47,10 @@ class Metrics:
         self.scores = Counter(
             "leadscore_scores", "Scored leads by tier.", ["tier"], registry=self.registry
         )
+        self.reloads = Counter(
+            "leadscore_model_checks", "Model watcher checks by result (swapped, refused, ...).",
+            ["result"], registry=self.registry,
+        )  # fmt: skip
         self.model = Gauge(
             "leadscore_model_info", "The served model (value 1).", ["name", "version", "alias"],
             registry=self.registry, multiprocess_mode="liveall",

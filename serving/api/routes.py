@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import anyio
 import pydantic_core
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
@@ -21,6 +22,7 @@ from serving.api.schemas import (
     ThresholdInfo,
 )
 from serving.api.service import ModelHolder, Served, score_lead
+from serving.api.watcher import ModelWatcher
 from serving.auth import AdminKey, ScoreKey
 from serving.settings import Settings
 
@@ -148,8 +150,13 @@ def score_batch(
     return BatchResponse(model=served.ref, count=len(results), results=results)
 
 
+def _last_check(request: Request) -> dict[str, Any] | None:
+    watcher: ModelWatcher = request.app.state.watcher
+    return watcher.last.to_dict() if watcher.last else None
+
+
 @router.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=_ERRORS)
-def model_info(_key: ScoreKey, served: CurrentModel) -> ModelInfo:
+def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelInfo:
     """The served model: version, training window, thresholds and policy, test metrics, and
     every feature with its label and description."""
     scorer, meta = served.scorer, served.scorer.meta
@@ -174,6 +181,8 @@ def model_info(_key: ScoreKey, served: CurrentModel) -> ModelInfo:
             revision=t.revision, tier_cuts={"b": scorer.tiers.b, "c": scorer.tiers.c},
         ),
         test_metrics=metrics,
+        last_check=_last_check(request),
+        refused=request.app.state.holder.error,
         sql_criteria={"file": served.criteria.origin, "version": served.criteria.file.version},
         features=[
             FeatureInfo(
@@ -184,6 +193,14 @@ def model_info(_key: ScoreKey, served: CurrentModel) -> ModelInfo:
             for f in scorer.spec
         ],
     )
+
+
+@router.post("/v1/admin/reload", tags=["operations"], responses=_ERRORS)
+async def reload_model(_key: AdminKey, request: Request) -> dict[str, Any]:
+    """Look at the registry now; load, verify and swap in a new champion (or thresholds)."""
+    watcher: ModelWatcher = request.app.state.watcher
+    result = await anyio.to_thread.run_sync(lambda: watcher.check(force=True))
+    return result.to_dict()
 
 
 @router.get("/healthz", response_model=Health, tags=["operations"])

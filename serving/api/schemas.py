@@ -159,6 +159,8 @@ class ModelInfo(_Out):
     data_window: dict[str, Any]
     thresholds: ThresholdInfo
     test_metrics: dict[str, float]
+    last_check: dict[str, Any] | None = None  # the model watcher's last look at the registry
+    refused: str | None = None  # why the last new model was not installed, if it was not
     sql_criteria: dict[str, str]
     features: list[FeatureInfo]
 
