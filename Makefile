@@ -7,10 +7,11 @@ DEMO   ?= data/demo
 SEED   ?= 42
 LEADS  ?= 5000
 FRESH  ?= 8000
+DEMO_KEY ?= demo-key
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MPLBACKEND := Agg
 
-.PHONY: install demo test test-fast lint typecheck bench clean
+.PHONY: install demo serve test test-fast lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,10 +28,19 @@ demo: $(STAMP)
 	$(BIN)/leadscore features build --data $(DEMO)/bundle --as-of-days 30 \
 		--out $(DEMO)/snapshot_30d.parquet
 	$(BIN)/leadscore train --data $(DEMO)/bundle
+	-$(BIN)/leadscore promote  # the gate may refuse a re-trained challenger: shown, not fatal
 	test -f $(DEMO)/fresh/manifest.json || \
 		$(BIN)/leadscore data generate --seed $(SEED) --leads $(FRESH) --out $(DEMO)/fresh
 	$(BIN)/leadscore score --data $(DEMO)/fresh --as-of-days 30 --out $(DEMO)/scores.parquet
-	@echo "look at the runs: $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)"
+	$(BIN)/leadscore data lead --data $(DEMO)/fresh --lead-id lead_007777 --out $(DEMO)/lead.json
+	LEADSCORE_DEMO_KEY=$(DEMO_KEY) $(BIN)/leadscore try-lead --lead $(DEMO)/lead.json
+	@echo
+	@echo "runs and models:  $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)"
+	@echo "serve the API:    make serve   (demo key: $(DEMO_KEY), docs at http://127.0.0.1:8000/docs)"
+
+## The scoring API on the embedded defaults (the demo's champion); keeps running.
+serve: $(STAMP)
+	LEADSCORE_API_KEYS=$${LEADSCORE_API_KEYS:-$(DEMO_KEY):score+admin} $(BIN)/leadscore serve
 
 ## The full suite: lint, types, every test (slow ones included, benchmark smoke runs too).
 test: lint typecheck
@@ -47,6 +57,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_snapshot.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,7 +19,7 @@ from features.sources import load_source
 from features.spec import build_spec
 
 log = logging.getLogger(__name__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # errors stay on one line: greppable
 
 data_app = typer.Typer(help="Demo data: generate leadforge CRM worlds.", no_args_is_help=True)
 features_app = typer.Typer(help="Point-in-time feature snapshots.", no_args_is_help=True)
@@ -66,6 +66,37 @@ def generate(
         out.parent.mkdir(parents=True, exist_ok=True)
         bundle.save(str(out))
     console.print(f"wrote leadforge bundle ({mode.value}, {leads} leads) to [bold]{out}[/]")
+
+
+@data_app.command("lead")
+def export_lead(
+    data: Annotated[Path, typer.Option(help="A leadforge bundle or a canonical directory.")],
+    lead_id: Annotated[str | None, typer.Option(help="The lead (default: the first one).")] = None,
+    as_of_days: Annotated[float, typer.Option(help="History up to N x 24 h after creation.")] = 30,
+    out: Annotated[Path | None, typer.Option(help="JSON file (default: print).")] = None,
+    config: Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")] = None,
+) -> None:
+    """Write one lead as the JSON body the scoring API and `criteria check` take."""
+    import json
+
+    from features.payload import lead_bodies
+
+    crm = load_or_exit(data, config)
+    ids = crm.leads["lead_id"]
+    chosen = lead_id if lead_id is not None else str(ids.iloc[0])
+    if chosen not in set(ids):
+        raise _fail(ValueError(f"{data}: no lead {chosen!r} (e.g. {ids.iloc[0]!r})"))
+    created = crm.leads.loc[crm.leads["lead_id"] == chosen, "created_at"].iloc[0]
+    (body,) = lead_bodies(crm, load_feature_config(config), [chosen],
+                          [created + pd.Timedelta(days=as_of_days)])  # fmt: skip
+    text = json.dumps(body, indent=2)
+    if out is None:
+        typer.echo(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    n_events = len(body["events"])
+    console.print(f"wrote lead {chosen} ({n_events} events up to {body['as_of']}) to {out}")
 
 
 def _fail(exc: Exception) -> typer.Exit:

@@ -11,7 +11,7 @@ import logging
 import typer
 
 from features.cli import criteria_app, data_app, features_app
-from serving.cli import score, serve
+from serving.cli import score, serve, try_lead
 from training.cli import policy_app, promote, train
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("promote")(promote)
 app.add_typer(policy_app, name="policy")
 app.command("score")(score)
 app.command("serve")(serve)
+app.command("try-lead")(try_lead)
 
 
 @app.callback()

@@ -19,7 +19,7 @@ from features.sources import load_source
 from serving.loader import DEFAULT_MODEL_URI, load_scorer
 from serving.runtime import ScorerError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # errors stay on one line: greppable
 CHUNK = 50_000
 
 
@@ -137,3 +137,65 @@ def serve(
     uvicorn.run(
         "serving.api:create_app", factory=True, host=host, port=port, workers=workers
     )
+
+
+def try_lead(
+    lead: Annotated[Path, typer.Option(help="A lead body (e.g. from `leadscore data lead`).")],
+    explain: Annotated[bool, typer.Option(help="Ask for reasons.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the service.")] = 120,
+) -> None:
+    """Start the service on a free local port, score one lead over HTTP, print the answer, stop.
+
+    A smoke check of a deployment's settings (LEADSCORE_* variables) and the `make demo` step.
+    """
+    import json
+    import os
+    import secrets
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    key = os.environ.get("LEADSCORE_DEMO_KEY") or f"demo-{secrets.token_hex(8)}"
+    env = os.environ | {"LEADSCORE_API_KEYS": f"{key}:score+admin"}
+    cmd = [sys.executable, "-m", "leadscore", "serve", "--port", str(port)]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:  # bounded poll until the model is loaded
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+                    if json.loads(r.read()).get("ready"):
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                err = server.stderr.read().decode() if server.stderr and server.poll() else ""
+                console.print(f"[red]error:[/] the service did not become ready\n{err[-2000:]}")
+                raise typer.Exit(code=1)
+            time.sleep(0.25)
+        request = urllib.request.Request(
+            f"{base}/v1/score?explain={str(explain).lower()}", data=lead.read_bytes(),
+            headers={"X-API-Key": key, "Content-Type": "application/json"}, method="POST",
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                status, answer = r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            status, answer = exc.code, json.loads(exc.read() or b"{}")
+        console.print(f"POST {base}/v1/score -> {status} (key {key})")
+        typer.echo(json.dumps(answer, indent=2))
+        if status != 200:
+            raise typer.Exit(code=1)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()

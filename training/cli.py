@@ -20,7 +20,7 @@ from training.tracking import configure, tracking_uri
 from training.train import train_model
 
 log = logging.getLogger(__name__)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # errors stay on one line: greppable
 
 
 class TargetOpt(StrEnum):

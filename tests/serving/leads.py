@@ -143,33 +143,10 @@ def build_toy_model(directory: Path, n: int = 600, seed: int = 5) -> Path:
 
 def bundle_bodies(bundle: Path, n: int, as_of: str) -> list[dict[str, Any]]:
     """The first `n` leads of a source as API bodies, with their history up to `as_of`."""
+    from features.payload import lead_bodies
     from features.sources import load_source
 
-    crm = load_source(bundle, load_feature_config())
-    cut = pd.Timestamp(as_of)
-    events = crm.events[crm.events["timestamp"] <= cut]
-    accounts = crm.accounts.set_index("account_id")
-    contacts = crm.contacts.set_index("contact_id")
-
-    def clean(record: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in record.items():
-            if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
-                continue
-            out[k] = v.isoformat() if isinstance(v, pd.Timestamp) else v
-        return out
-
-    bodies = []
-    for lead in crm.leads.head(n).to_dict(orient="records"):
-        own = events[events["lead_id"] == lead["lead_id"]].to_dict(orient="records")
-        account = accounts.loc[lead["account_id"]].to_dict() | {"account_id": lead["account_id"]}
-        contact = contacts.loc[lead["contact_id"]].to_dict() | {"contact_id": lead["contact_id"]}
-        known = {"lead_id", "account_id", "contact_id", "created_at", "source"}
-        bodies.append({
-            "lead": clean({k: v for k, v in lead.items() if k in known}),
-            "account": clean({k: v for k, v in account.items() if not k.endswith("created_at")}),
-            "contact": clean({k: v for k, v in contact.items() if not k.endswith("created_at")}),
-            "events": [clean({k: v for k, v in e.items() if k != "lead_id"}) for e in own],
-            "as_of": as_of,
-        })  # fmt: skip
-    return bodies
+    config = load_feature_config()
+    crm = load_source(bundle, config)
+    ids = crm.leads["lead_id"].head(n).tolist()
+    return lead_bodies(crm, config, ids, [as_of] * len(ids))

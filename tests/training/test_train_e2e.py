@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from features.config import load_feature_config
+from features.payload import lead_bodies
 from features.sources import load_source
 from leadscore.cli import app
 
@@ -80,34 +81,12 @@ def test_run_logs_metrics_plots_card_and_no_pickle(trained: dict[str, Any]) -> N
 
 
 def _bodies(bundle: Path, n: int) -> tuple[pd.DataFrame, list[str]]:
-    """The first `n` open leads as pyfunc input rows (history up to AS_OF)."""
-    crm = load_source(bundle, load_feature_config())
-    cut = pd.Timestamp(AS_OF)
-    ev = crm.events[crm.events["timestamp"] <= cut]
-    accounts = crm.accounts.set_index("account_id")
-    contacts = crm.contacts.set_index("contact_id")
-    rows, ids = [], []
-
-    def clean(record: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in record.items():
-            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
-                continue
-            out[k] = v.isoformat() if isinstance(v, pd.Timestamp) else v
-        return out
-
-    for lead in crm.leads.head(n).to_dict(orient="records"):
-        lead_events = ev[ev["lead_id"] == lead["lead_id"]].to_dict(orient="records")
-        account = accounts.loc[lead["account_id"]].to_dict() | {"account_id": lead["account_id"]}
-        contact = contacts.loc[lead["contact_id"]].to_dict() | {"contact_id": lead["contact_id"]}
-        known = {"lead_id", "account_id", "contact_id", "created_at", "source"}
-        rows.append({
-            "lead": clean({k: v for k, v in lead.items() if k in known}),
-            "account": clean({k: v for k, v in account.items() if not k.endswith("created_at")}),
-            "contact": clean({k: v for k, v in contact.items() if not k.endswith("created_at")}),
-            "events": [clean({k: v for k, v in e.items() if k != "lead_id"}) for e in lead_events],
-        })  # fmt: skip
-        ids.append(lead["lead_id"])
+    """The first `n` leads as pyfunc input rows (history up to AS_OF)."""
+    config = load_feature_config()
+    crm = load_source(bundle, config)
+    ids = crm.leads["lead_id"].head(n).tolist()
+    bodies = lead_bodies(crm, config, ids, [AS_OF] * n)
+    rows = [{k: b[k] for k in ("lead", "account", "contact", "events")} for b in bodies]
     return pd.DataFrame(rows), ids
 
 
