@@ -28,7 +28,7 @@ from serving.runtime import Scorer
 from training.config import PolicyConfig, TrainingConfig
 from training.data import time_split
 from training.evaluate import binary_metrics
-from training.policy import compute_thresholds
+from training.policy import compute_thresholds, policy_rows
 from training.tracking import CHALLENGER, CHAMPION
 
 HELD_OUT = "heldout/calib_scores.parquet"
@@ -52,8 +52,11 @@ class Comparison:
     reasons: list[str]
 
     def table(self) -> str:
-        """Both sets of numbers, side by side."""
+        """Both sets of numbers, side by side (one set when there is nothing to compare)."""
         keys = ["roc_auc", "brier", "pr_auc", "ece", "log_loss", "n"]
+        if not self.champion_metrics:
+            shown = ", ".join(f"{k} {self.candidate_metrics[k]:.4f}" for k in ("roc_auc", "brier"))
+            return f"version {self.candidate} on {self.rows}: {shown} ({self.reasons[0]})"
         head = f"{'metric':<10} {'v' + self.candidate + ' (candidate)':>20} "
         head += f"{'v' + str(self.champion) + ' (champion)':>20}"
         lines = [f"compared on {self.rows}", head]
@@ -134,7 +137,8 @@ def compare(
         where = f"version {candidate}'s logged test snapshots at {age:g} days"
     cand_m = _metrics(cand, rows_of[candidate])
     if champion is None or champion == candidate:
-        return Comparison(candidate, champion, where, cand_m, {}, True, ["no other champion"])
+        reason = "no champion yet" if champion is None else "it is already champion"
+        return Comparison(candidate, champion, where, cand_m, {}, True, [reason])
     champ = load_scorer(f"models:/{name}/{champion}")
     rows = rows_from_data(data[0], champ, cfg, age) if data else rows_of[candidate]
     champ_m = _metrics(champ, rows)
@@ -185,7 +189,8 @@ def set_policy(
     if target is None:
         raise LifecycleError(f"{name} has no {CHAMPION}; give --version")
     scorer = load_scorer(f"models:/{name}/{target}")
-    held_out = _logged_frame(client, name, target, HELD_OUT)
+    logged = _logged_frame(client, name, target, HELD_OUT)
+    held_out = policy_rows(logged, float(scorer.meta.get("reference_age", 30)))
     previous = scorer.thresholds
     per_source = min_positives or int(previous.policy.get("per_source_min_positives", 50))
     policy = PolicyConfig.model_validate(

@@ -4,9 +4,11 @@
 * ``precision``: the lowest threshold at which the observed conversion among MQLs is at
   least `precision` (the most MQLs that keep that promise).
 
-Each lead source with at least `per_source_min_positives` converting leads in the held-out
-slice gets its own threshold under the same policy (with capacity, each source hands over its
-own top share, so no channel is starved); other sources use the global threshold.
+Thresholds are set on the held-out leads as they stand at the reference age (30 days), one
+snapshot per lead, so "the top 20% of leads" counts each lead once. Each lead source with at
+least `per_source_min_positives` converting leads in the held-out slice gets its own
+threshold under the same policy (with capacity, each source hands over its own top share, so
+no channel is starved); other sources use the global threshold.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def threshold_for(p: np.ndarray, y: np.ndarray, kind: str, value: float) -> floa
     if ok.size == 0:
         return float(sorted_p[0])  # nothing reaches it: only the very best leads
     return float(sorted_p[ok[-1]])
+
+
+def policy_rows(held_out: pd.DataFrame, reference_age: float) -> pd.DataFrame:
+    """The held-out snapshots a policy is set on: one per lead, at the reference age."""
+    return held_out[held_out["lead_age_days"] == reference_age]
 
 
 def compute_thresholds(held_out: pd.DataFrame, cfg: PolicyConfig, revision: int = 0) -> Thresholds:

@@ -25,7 +25,7 @@ from training.config import TrainingConfig
 from training.data import TrainingSet, build_training_set
 from training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
 from training.models import choose_calibrator, fit_booster, fit_logreg
-from training.policy import compute_thresholds
+from training.policy import compute_thresholds, policy_rows
 from training.tracking import configure, flat_params, log_scorer_model, set_aliases, start_run
 
 log = logging.getLogger(__name__)
@@ -122,8 +122,10 @@ def train_model(
     held_out = calib[["lead_id", "lead_source", "label", "lead_age_days"]].assign(
         p=calibrator(raw_calib)
     )
-    thresholds = compute_thresholds(held_out, cfg.policy)
     trained_ages = sorted(ts.rows["lead_age_days"].unique().tolist())
+    reference = cfg.reference_age if cfg.reference_age in trained_ages else trained_ages[-1]
+    # the policy counts each lead once, as it stands at the reference age ("top 20% of leads")
+    thresholds = compute_thresholds(policy_rows(held_out, reference), cfg.policy)
     scorer = Scorer(
         spec=ts.spec,
         encoding=encoding,
@@ -144,7 +146,6 @@ def train_model(
     )
 
     progress("evaluating on the test slice")
-    reference = cfg.reference_age if cfg.reference_age in trained_ages else trained_ages[-1]
     metrics, test_frame = evaluate_test(scorer, test, logreg, reference)
     metrics["best_iteration"] = float(booster.best_iteration)
     criteria = load_criteria(criteria_path, feature_config, spec)
