@@ -58,13 +58,12 @@ from features.labels import ALREADY_LOST, ALREADY_REACHED, ALREADY_WON, label_sn
 from features.snapshot import as_of_after_creation, snapshot
 from features.sources import load_source
 from features.spec import build_spec
-from serving.runtime import Encoding, Scorer, TierCuts
+from serving.runtime import Encoding, Scorer
 from training.config import TrainingConfig, load_training_config
 from training.data import TrainingSet, build_training_set
 from training.evaluate import ece
-from training.models import choose_calibrator, fit_booster, fit_logreg
-from training.policy import compute_thresholds
-from training.train import evaluate_test, train_model
+from training.models import fit_logreg
+from training.train import evaluate_test, fit_scorer, train_model
 
 RECIPE = "b2b_saas_procurement_v1"
 DIFFICULTIES = ("intro", "intermediate", "advanced")
@@ -245,36 +244,13 @@ class World:
 
 
 def train_fast(world: World, cfg: TrainingConfig) -> tuple[Scorer, dict[str, float], TrainingSet]:
-    """`train_model` without MLflow: the same steps and functions, nothing registered.
-
-    For sweeps: snapshots and the logistic-regression baseline are reused between configs.
-    """
-
+    """`train_model` without MLflow (its own `fit_scorer` and `evaluate_test`), nothing
+    registered. For sweeps: snapshots and the logistic-regression baseline are reused."""
     ts, logreg = world.training_set(cfg)
-    train, stop, calib, test = (ts.part(n) for n in ("train", "stop", "calib", "test"))
-    encoding = Encoding.learn(ts.spec, train)
-    booster = fit_booster(
-        encoding.frame(train), train["label"].to_numpy(), encoding.frame(stop),
-        stop["label"].to_numpy(), encoding, ts.spec, cfg.model,
-    )  # fmt: skip
-    raw_calib = np.asarray(booster.predict(encoding.frame(calib)), dtype=np.float64)
-    calibrator, _ = choose_calibrator(
-        raw_calib, calib["label"].to_numpy().astype(int), calib["lead_id"].to_numpy(),
-        cfg.calibration.methods,
-    )  # fmt: skip
-    held_out = calib[["lead_id", "lead_source", "label", "lead_age_days"]].assign(
-        p=calibrator(raw_calib)
-    )
-    trained_ages = sorted(ts.rows["lead_age_days"].unique().tolist())
-    scorer = Scorer(
-        spec=ts.spec, encoding=encoding, booster=booster, calibrator=calibrator,
-        thresholds=compute_thresholds(held_out, cfg.policy),
-        tiers=TierCuts(cfg.tiers.b, cfg.tiers.c), meta={"trained_ages": trained_ages},
-    )  # fmt: skip
-    reference = cfg.reference_age if cfg.reference_age in trained_ages else trained_ages[-1]
-    metrics, _ = evaluate_test(scorer, test, logreg, reference)
-    metrics["best_iteration"] = float(booster.best_iteration)
-    return scorer, metrics, ts
+    fitted = fit_scorer(ts, world.fcfg, cfg, logreg=logreg, progress=lambda _msg: None)
+    metrics, _ = evaluate_test(fitted.scorer, ts.part("test"), logreg, fitted.reference_age)
+    metrics["best_iteration"] = float(fitted.scorer.booster.best_iteration)
+    return fitted.scorer, metrics, ts
 
 
 def evaluate_world(

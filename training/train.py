@@ -86,32 +86,40 @@ def evaluate_test(
     return metrics, frame
 
 
-def train_model(
-    crm: CrmData,
+@dataclass
+class Fitted:
+    """What fitting learned, before evaluation and logging."""
+
+    training_set: TrainingSet
+    scorer: Scorer
+    logreg: Any
+    reference_age: float
+    calibration_scores: dict[str, float]
+    held_out: pd.DataFrame
+
+
+def fit_scorer(
+    ts: TrainingSet,
     feature_config: FeatureConfig,
     cfg: TrainingConfig,
     *,
-    ages: tuple[float, ...] | None = None,
-    model_name: str | None = None,
-    experiment: str | None = None,
-    criteria_path: Path | None = None,
+    model_name: str = "",
+    logreg: Any = None,
     progress: Progress = log.info,
-) -> TrainResult:
-    """Train, evaluate and register one model; everything is logged to MLflow."""
-    model_name = model_name or cfg.mlflow.model_name
-    spec = build_spec(feature_config)
-    progress("building snapshots and labels")
-    ts = build_training_set(crm, spec, cfg, ages)
-    train, stop, calib, test = (ts.part(n) for n in ("train", "stop", "calib", "test"))
+) -> Fitted:
+    """LightGBM (early-stopped on `stop`), the calibrator and thresholds (on `calib`) and the
+    logistic-regression baseline, as one scorer; nothing is logged. `logreg` may be passed in
+    to reuse a baseline fitted on the same training set (sweeps)."""
+    train, stop, calib = (ts.part(n) for n in ("train", "stop", "calib"))
     encoding = Encoding.learn(ts.spec, train)
-
     progress(f"fitting LightGBM on {len(train):,} snapshots")
     booster = fit_booster(
         encoding.frame(train), train["label"].to_numpy(), encoding.frame(stop),
         stop["label"].to_numpy(), encoding, ts.spec, cfg.model,
     )  # fmt: skip
-    progress("fitting the logistic-regression baseline")
-    logreg = fit_logreg(encoding.frame(train), train["label"].to_numpy(), encoding)
+    if logreg is None:
+        progress("fitting the logistic-regression baseline")
+        logreg = fit_logreg(encoding.frame(train), train["label"].to_numpy(), encoding)
 
     progress("choosing the calibrator and thresholds on the calibration slice")
     raw_calib = np.asarray(booster.predict(encoding.frame(calib)), dtype=np.float64)
@@ -139,11 +147,36 @@ def train_model(
             "target": cfg.label.target,
             "horizon_days": cfg.label.horizon_days,
             "trained_ages": trained_ages,
-            "reference_age": cfg.reference_age,
+            "reference_age": reference,
             "data_window": {k: ts.fingerprint[k] for k in ("created_from", "created_to")},
             "feature_config": feature_config.model_dump(mode="json"),
         },
     )
+    return Fitted(ts, scorer, logreg, reference, cal_scores, held_out)
+
+
+def train_model(
+    crm: CrmData,
+    feature_config: FeatureConfig,
+    cfg: TrainingConfig,
+    *,
+    ages: tuple[float, ...] | None = None,
+    model_name: str | None = None,
+    experiment: str | None = None,
+    criteria_path: Path | None = None,
+    progress: Progress = log.info,
+) -> TrainResult:
+    """Train, evaluate and register one model; everything is logged to MLflow."""
+    model_name = model_name or cfg.mlflow.model_name
+    spec = build_spec(feature_config)
+    progress("building snapshots and labels")
+    ts = build_training_set(crm, spec, cfg, ages)
+    fitted = fit_scorer(ts, feature_config, cfg, model_name=model_name, progress=progress)
+    scorer, logreg, reference = fitted.scorer, fitted.logreg, fitted.reference_age
+    booster, calibrator, thresholds = scorer.booster, scorer.calibrator, scorer.thresholds
+    encoding, held_out, cal_scores = scorer.encoding, fitted.held_out, fitted.calibration_scores
+    trained_ages = scorer.meta["trained_ages"]
+    test = ts.part("test")
 
     progress("evaluating on the test slice")
     metrics, test_frame = evaluate_test(scorer, test, logreg, reference)
