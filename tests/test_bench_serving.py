@@ -87,7 +87,9 @@ def test_api_check_compares_the_calibrated_probability(
         for e in expected
     ]  # fmt: skip
     assert bench.api_problems(expected, good) == []
-    raw_instead = [g | {"mql_probability": e.raw_probability} for g, e in zip(good, expected)]
+    raw_instead = [
+        g | {"mql_probability": e.raw_probability} for g, e in zip(good, expected, strict=True)
+    ]
     assert len(bench.api_problems(expected, raw_instead)) == len(expected)
     no_reasons = [g | {"reasons": None} for g in good]
     assert "lacks reasons" in bench.api_problems(expected, no_reasons)[0]
