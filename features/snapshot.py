@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import FALSE_TEXT, TRUE_TEXT, CrmData
+from features.contract import FALSE_TEXT, TRUE_TEXT, CrmData, isin
 from features.spec import Feature, FeatureSpec, Window
 
 DAY_NS = 86_400 * 10**9
@@ -85,7 +85,7 @@ class _Frame:
         return self._masks[key]
 
     def _isin(self, col: str, allowed: tuple[str, ...]) -> np.ndarray:
-        return self.events[col].isin(allowed).fillna(False).to_numpy(dtype=bool)
+        return isin(self.events[col], allowed)
 
     def _window(self, window: Window) -> np.ndarray:
         if window == "all":
