@@ -139,7 +139,9 @@ def promote(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=2) from exc
     typer.echo(result.table())
-    if result.passed:
+    if result.champion == result.candidate:
+        typer.echo(f"{name} version {result.candidate} is already champion; nothing to do")
+    elif result.passed:
         typer.echo(f"promoted: {name} version {result.candidate} is now champion "
                    f"(was {result.champion or 'none'})")  # fmt: skip
     elif force:
