@@ -87,7 +87,13 @@ class Feature:
     defines_targets: tuple[str, ...] = ()  # targets for which this feature *is* the label
 
     def sentence(self, value: Any, age_days: float | None = None) -> str:
-        """The plain-language sentence for a value ("Viewed the pricing page 4 times ...")."""
+        """The plain-language sentence for a value ("Viewed the pricing page 4 times ...").
+
+        A missing value gets "<label>: not known" rather than a template read with "unknown"
+        in it ("Last touch was unknown days ago").
+        """
+        if value is None or (isinstance(value, float) and value != value):
+            return f"{self.label}: not known"
         fraction = self.unit == "fraction" and isinstance(value, float) and value == value
         shown = f"{value:.0%}" if fraction else _display(value)
         age = "" if age_days is None else f"{age_days:g}"
