@@ -42,6 +42,7 @@ class ModelConfig(_Strict):
 class CalibrationConfig(_Strict):
     methods: tuple[Literal["isotonic", "sigmoid", "none"], ...] = ("isotonic", "sigmoid", "none")
     min_positive_leads: int = Field(100, ge=0)
+    min_relative_gain: float = Field(0.01, ge=0, lt=1)
 
 
 class PolicyConfig(_Strict):

@@ -100,13 +100,15 @@ def choose_calibrator(
     groups: np.ndarray,
     methods: tuple[str, ...],
     min_positive_leads: int = 0,
+    min_relative_gain: float = 0.0,
     folds: int = 5,
 ) -> tuple[Calibrator, dict[str, float]]:
     """Pick the calibration method with the lowest cross-validated log loss, then refit it.
 
     Folds are grouped by lead so one lead's snapshots never sit on both sides. With fewer than
     `min_positive_leads` converting leads the booster's probabilities are kept (`none`), and a
-    sigmoid whose slope is not positive (it would reverse the ranking) is never chosen.
+    sigmoid whose slope is not positive (it would reverse the ranking) is never chosen, and a
+    calibrator must beat `none` by `min_relative_gain` of its log loss to be chosen.
     Returns the fitted calibrator and each method's CV log loss.
     """
     positives = len(np.unique(groups[y == 1]))
@@ -128,6 +130,9 @@ def choose_calibrator(
             losses.append(log_loss(y[eval_idx], p, labels=[0, 1]))
         scores[method] = float(np.mean(losses)) if losses else float("inf")
     best = min(scores, key=lambda m: scores[m])
+    baseline = scores.get("none")
+    if baseline is not None and scores[best] > baseline * (1 - min_relative_gain):
+        best = "none"  # not clearly better than the booster's own probabilities
     chosen = _fit_calibrator(best, raw, y)
     if chosen.method == "sigmoid" and chosen.a <= 0:
         return Calibrator("none"), scores

@@ -126,6 +126,7 @@ def fit_scorer(
     calibrator, cal_scores = choose_calibrator(
         raw_calib, calib["label"].to_numpy().astype(int), calib["lead_id"].to_numpy(),
         cfg.calibration.methods, cfg.calibration.min_positive_leads,
+        cfg.calibration.min_relative_gain,
     )  # fmt: skip
     held_out = calib[["lead_id", "lead_source", "label", "lead_age_days"]].assign(
         p=calibrator(raw_calib)
