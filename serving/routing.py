@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.config import default_config_dir
 from features.criteria import CriteriaResult
+from features.spec import EventFilter
 
 Action = Literal["route_to_sales", "qualify", "nurture"]
 ROUTING_FILE = "routing.yaml"
@@ -49,14 +50,12 @@ class HandRaiser(BaseModel):
     label: str | None = None  # how the reason names it (default: the type in words)
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        """Whether one canonical event record is this kind of hand-raise."""
-        if event.get("type") != self.type:
-            return False
-        for column in ("subtype", "channel", "direction", "outcome"):
-            allowed: tuple[str, ...] = getattr(self, column)
-            if allowed and event.get(column) not in allowed:
-                return False
-        return True
+        """Whether one canonical event record is this kind of hand-raise (the feature spec's
+        own event filter decides)."""
+        return EventFilter(
+            type=(self.type,), subtype=self.subtype, channel=self.channel,
+            direction=self.direction, outcome=self.outcome,
+        ).matches(event)  # fmt: skip
 
     def describe(self, event: Mapping[str, Any]) -> str:
         """Plain words for a matching event: the label, else its subtype or type."""
