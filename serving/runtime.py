@@ -208,7 +208,8 @@ class Scorer:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._online = OnlineBuilder(self.spec)
+        # one lead's feature row, no DataFrame: the spec's one-lead builder, compiled once
+        self.feature_row = OnlineBuilder(self.spec).row
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -290,17 +291,6 @@ class Scorer:
                 "model_version": str(self.meta.get("version", "")),
             }
         )
-
-    def feature_row(
-        self,
-        lead: Mapping[str, Any],
-        account: Mapping[str, Any] | None,
-        contact: Mapping[str, Any] | None,
-        events: Sequence[Mapping[str, Any]],
-        as_of: Any,
-    ) -> dict[str, Any]:
-        """One lead's feature row (no DataFrame)."""
-        return self._online.row(lead, account, contact, events, as_of)
 
     def score_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Score one feature row (one-lead path)."""

@@ -8,6 +8,7 @@ directory, so the fast API tests run the same code paths as a registered model.
 from __future__ import annotations
 
 import copy
+import json
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -150,3 +151,16 @@ def bundle_bodies(bundle: Path, n: int, as_of: str) -> list[dict[str, Any]]:
     crm = load_source(bundle, config)
     ids = crm.leads["lead_id"].head(n).tolist()
     return lead_bodies(crm, config, ids, [as_of] * len(ids))
+
+
+def relabelled(body: dict[str, Any]) -> dict[str, Any]:
+    """The same lead under other ids and company name, events reversed: must score the same."""
+    out = json.loads(json.dumps(body))
+    out["lead"]["lead_id"] = "renamed-lead"
+    out["account"]["account_id"] = "renamed-account"
+    out["account"]["company_name"] = "Another Name Entirely GmbH"
+    out["contact"]["contact_id"] = "renamed-contact"
+    out["events"] = list(reversed(out["events"]))
+    for i, event in enumerate(out["events"]):
+        event["event_id"] = f"other-{i}"
+    return out

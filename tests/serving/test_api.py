@@ -14,7 +14,7 @@ from features.config import load_feature_config
 from features.payload import payload_model
 from serving.runtime import Scorer
 from tests.serving.conftest import ADMIN_KEY, ClientFactory, TestClient
-from tests.serving.leads import example, random_body
+from tests.serving.leads import example, random_body, relabelled
 
 
 def _score(client: TestClient, body: dict[str, Any], **params: Any) -> dict[str, Any]:
@@ -85,22 +85,10 @@ def test_api_equals_the_scorer_and_points_add_up(
         assert total == pytest.approx(data["mql_probability"] - p0, abs=1e-9)
 
 
-def _relabelled(body: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(body))
-    out["lead"]["lead_id"] = "renamed-lead"
-    out["account"]["account_id"] = "renamed-account"
-    out["account"]["company_name"] = "Another Name Entirely GmbH"
-    out["contact"]["contact_id"] = "renamed-contact"
-    out["events"] = list(reversed(out["events"]))
-    for i, event in enumerate(out["events"]):
-        event["event_id"] = f"other-{i}"
-    return out
-
-
 def test_invariance_ids_event_order_and_company_name(toy_client: TestClient) -> None:
     rng = random.Random(8)
     for body in [example()] + [random_body(rng, 20_000 + i) for i in range(10)]:
-        before, after = _score(toy_client, body), _score(toy_client, _relabelled(body))
+        before, after = _score(toy_client, body), _score(toy_client, relabelled(body))
         assert after["lead_id"] == "renamed-lead"
         for key in ("mql_probability", "tier", "reasons", "score_by_group", "sql_criteria"):
             assert after[key] == before[key], key

@@ -26,7 +26,7 @@ from features.payload import payload_model
 from serving.loader import load_scorer
 from serving.runtime import Scorer
 from tests.serving.conftest import ADMIN_KEY, TestClient, tracking_restored
-from tests.serving.leads import bundle_bodies
+from tests.serving.leads import bundle_bodies, relabelled
 
 pytestmark = pytest.mark.slow
 AS_OF = "2024-02-20T00:00:00"
@@ -110,12 +110,7 @@ def test_invariance_on_the_trained_model(
     trained_client: TestClient, bodies: list[dict[str, Any]]
 ) -> None:
     for body in bodies[:15]:
-        other = json.loads(json.dumps(body))
-        other["lead"]["lead_id"] = "relabelled-lead"
-        other["account"]["account_id"] = "relabelled-account"
-        other["account"]["company_name"] = "A Completely Different Name plc"
-        other["contact"]["contact_id"] = "relabelled-contact"
-        other["events"] = list(reversed(other["events"]))
+        other = relabelled(body)
         before = trained_client.post("/v1/score", json=body).json()
         after = trained_client.post("/v1/score", json=other).json()
         assert after["mql_probability"] == before["mql_probability"]
