@@ -53,6 +53,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
+	rm -rf .typecheck && mkdir -p .typecheck/leadscore
+	for f in leadscore/*.py leadscore/py.typed; do ln -s ../../$$f .typecheck/leadscore/; done
+	for d in features training serving config; do ln -s ../../$$d .typecheck/leadscore/$$d; done
 	$(BIN)/mypy
 
 bench: $(STAMP)

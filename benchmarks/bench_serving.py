@@ -143,11 +143,11 @@ def pick_bodies(bundle: Path, n: int, seed: int) -> list[dict[str, Any]]:
 
     Leads are drawn at random among those whose history up to as_of has EVENTS_PER_LEAD
     +- EVENT_SLACK events (the window widens if too few do); bodies as `leadscore data lead`
-    writes them (:func:`features.payload.lead_bodies`).
+    writes them (:func:`leadscore.features.payload.lead_bodies`).
     """
-    from features.config import load_feature_config
-    from features.payload import lead_bodies
-    from features.sources import load_source
+    from leadscore.features.bodies import lead_bodies
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.sources import load_source
 
     config = load_feature_config()
     crm = load_source(bundle, config)
@@ -193,9 +193,9 @@ def reference_payload(names: Sequence[str], rows: Sequence[np.ndarray]) -> dict[
 
 def expected_outputs(scorer: Any, bodies: Sequence[Mapping[str, Any]]) -> list[Expected]:
     """Parse each body as the API does, build its feature row and score it in-process."""
-    from features.config import FeatureConfig
-    from features.payload import payload_model
-    from serving.api.bodies import parse_lead
+    from leadscore.features.config import FeatureConfig
+    from leadscore.features.payload import payload_model
+    from leadscore.serving.api.bodies import parse_lead
 
     config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
     model = payload_model(config)
@@ -568,7 +568,7 @@ def _bench_snapshot() -> ModuleType:
 
 def write_canonical(directory: Path, leads: int, events: int, seed: int) -> Path:
     """Synthetic canonical tables (Parquet) of `leads` leads and `events` events."""
-    from features.config import load_feature_config
+    from leadscore.features.config import load_feature_config
 
     synth = _bench_snapshot()
     rng = np.random.default_rng(seed)
@@ -594,11 +594,11 @@ def bench_batch(
     """`leadscore score` in-process against raw Booster.predict on the same feature matrix."""
     import mlflow
 
-    from features.config import FeatureConfig
-    from features.snapshot import as_of_after_creation, snapshot
-    from features.sources import load_source
-    from serving.cli import score
-    from serving.loader import load_scorer
+    from leadscore.features.config import FeatureConfig
+    from leadscore.features.snapshot import as_of_after_creation, snapshot
+    from leadscore.features.sources import load_source
+    from leadscore.serving.cli import score
+    from leadscore.serving.loader import load_scorer
 
     mlflow.set_tracking_uri(ws.tracking_uri)
     data = write_canonical(ws.root / "batch", leads, events, seed)
@@ -780,7 +780,7 @@ def run(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], list[s
     import lightgbm as lgb
     import mlflow
 
-    from serving.loader import load_scorer
+    from leadscore.serving.loader import load_scorer
 
     started = time.perf_counter()
     if args.model_dir:

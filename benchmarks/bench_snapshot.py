@@ -36,11 +36,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from features.config import FeatureConfig, load_feature_config
-from features.contract import CrmData, UnseenCategoryWarning, validate
-from features.online import OnlineBuilder
-from features.snapshot import DAY_NS, as_of_after_creation, snapshot
-from features.spec import Feature, FeatureSpec, build_spec
+from leadscore.features.config import FeatureConfig, load_feature_config
+from leadscore.features.contract import CrmData, validate
+from leadscore.features.online import OnlineBuilder
+from leadscore.features.schema import UnseenCategoryWarning
+from leadscore.features.snapshot import DAY_NS, as_of_after_creation, snapshot
+from leadscore.features.spec import Feature, FeatureSpec, build_spec
 
 SEED = 20240601
 AS_OF_DAYS = 30

@@ -52,18 +52,18 @@ import pandas as pd
 from mlflow import MlflowClient
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from features.config import FeatureConfig, load_feature_config
-from features.contract import CrmData
-from features.labels import ALREADY_LOST, ALREADY_REACHED, ALREADY_WON, label_snapshots
-from features.snapshot import as_of_after_creation, snapshot
-from features.sources import load_source
-from features.spec import build_spec
-from serving.runtime import Encoding, Scorer
-from training.config import TrainingConfig, load_training_config
-from training.data import TrainingSet, build_training_set
-from training.evaluate import ece
-from training.models import fit_logreg
-from training.train import evaluate_test, fit_scorer, train_model
+from leadscore.features.config import FeatureConfig, load_feature_config
+from leadscore.features.contract import CrmData
+from leadscore.features.labels import ALREADY_LOST, ALREADY_REACHED, ALREADY_WON, label_snapshots
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.sources import load_source
+from leadscore.features.spec import build_spec
+from leadscore.serving.runtime import Encoding, Scorer
+from leadscore.training.config import TrainingConfig, load_training_config
+from leadscore.training.data import TrainingSet, build_training_set
+from leadscore.training.evaluate import ece
+from leadscore.training.models import fit_logreg
+from leadscore.training.train import evaluate_test, fit_scorer, train_model
 
 RECIPE = "b2b_saas_procurement_v1"
 DIFFICULTIES = ("intro", "intermediate", "advanced")

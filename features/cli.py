@@ -1,28 +1,29 @@
-"""`leadscore data ...` and `leadscore features ...`: demo data and point-in-time snapshots."""
+"""`leadscore init`, `data ...`, `features ...` and `criteria ...`: thin commands over features.
+
+Each command parses its options and calls the package; heavy libraries are imported inside the
+commands, so that `leadscore --help` and `criteria check` start at once. Errors are raised and
+printed as one line each by the shared command group (:mod:`leadscore.features.console`).
+"""
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from rich.console import Console
 
-from features.config import load_feature_config
-from features.contract import CrmData, DataContractError
-from features.labels import LabelError, exclusion_counts, label_snapshots
-from features.snapshot import as_of_after_creation, snapshot
-from features.sources import load_source
-from features.spec import build_spec
+from leadscore.features.console import group, note, out, parse_moment, print_blocks, text_table
+from leadscore.features.errors import UsageProblem
 
-log = logging.getLogger(__name__)
-console = Console(stderr=True, soft_wrap=True)  # errors stay on one line: greppable
+if TYPE_CHECKING:
+    from leadscore.features.contract import CrmData
 
-data_app = typer.Typer(help="Demo data: generate leadforge CRM worlds.", no_args_is_help=True)
-features_app = typer.Typer(help="Point-in-time feature snapshots.", no_args_is_help=True)
+data_app = group("Data in: demo worlds and one lead as an API body.")
+features_app = group("Point-in-time feature snapshots.")
+criteria_app = group(
+    "SQL criteria: the written definition, its check, a draft from history, a report."
+)
 
 RECIPE = "b2b_saas_procurement_v1"
 
@@ -43,9 +44,58 @@ class TargetOpt(StrEnum):
     sql = "sql"
 
 
+DataOpt = Annotated[
+    Path, typer.Option(help="A leadforge bundle or a directory of canonical CSV/Parquet tables.")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option(help="features.yaml (default: in the config directory).")
+]
+CriteriaOpt = Annotated[
+    Path | None, typer.Option(help="Criteria file (default: sql_criteria.yaml in the config dir).")
+]
+TargetDefaultOpt = Annotated[
+    TargetOpt | None,
+    typer.Option(help="What counts as converting (default: label.target in training.yaml)."),
+]
+HorizonOpt = Annotated[
+    float | None,
+    typer.Option(help="Conversion horizon in days (default: label.horizon_days in training.yaml)."),
+]
+
+
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write the config files.")
+    ] = Path("leadscore-config"),
+    force: Annotated[bool, typer.Option(help="Overwrite files that are already there.")] = False,
+) -> None:
+    """Write editable copies of the default config files; use them with LEADSCORE_CONFIG_DIR."""
+    import shutil
+
+    from leadscore.features.configdir import CONFIG_ENV, CONFIG_FILES, packaged_config_dir
+
+    source = packaged_config_dir()
+    existing = [name for name in CONFIG_FILES if (directory / name).exists()]
+    if existing and not force:
+        raise UsageProblem(
+            f"{directory} already has {', '.join(existing)}; edit those, or pass --force to "
+            "overwrite them with the defaults"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in CONFIG_FILES:
+        shutil.copyfile(source / name, directory / name)
+    console = out()
+    console.print(f"wrote {', '.join(CONFIG_FILES)} to {directory}", markup=False)
+    console.print(
+        f"use them with: export {CONFIG_ENV}={directory.resolve()}  (or leadscore --config-dir "
+        f"{directory} ...)",
+        markup=False,
+    )
+
+
 @data_app.command("generate")
 def generate(
-    out: Annotated[Path, typer.Option(help="Directory to write the bundle to.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the bundle to.")],
     seed: Annotated[
         int, typer.Option(help="World seed: a different seed is a different world.")
     ] = 42,
@@ -58,73 +108,79 @@ def generate(
     ] = Mode.research_instructor,
 ) -> None:
     """Generate a simulated B2B SaaS CRM (a leadforge bundle) for demos and tests."""
-    from leadforge.api import Generator
+    try:
+        from leadforge.api import Generator
+    except ImportError:
+        raise UsageProblem(
+            "demo data needs leadforge, an optional extra: pip install 'leadscore[demo]'"
+        ) from None
+    from leadscore.features.console import err
 
-    with console.status(f"simulating {leads} leads (seed {seed}, {difficulty.value}) ..."):
+    with err().status(f"simulating {leads} leads (seed {seed}, {difficulty.value}) ..."):
         gen = Generator.from_recipe(RECIPE, seed=seed, exposure_mode=mode.value)
         bundle = gen.generate(n_leads=leads, difficulty=difficulty.value)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        bundle.save(str(out))
-    console.print(f"wrote leadforge bundle ({mode.value}, {leads} leads) to [bold]{out}[/]")
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        bundle.save(str(out_dir))
+    out().print(f"wrote leadforge bundle ({mode.value}, {leads} leads) to {out_dir}", markup=False)
+
+
+def _load(data: Path, config: Path | None) -> CrmData:
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.sources import load_source
+
+    note(f"reading {data} ...")
+    return load_source(data, load_feature_config(config))
 
 
 @data_app.command("lead")
 def export_lead(
-    data: Annotated[Path, typer.Option(help="A leadforge bundle or a canonical directory.")],
+    data: DataOpt,
     lead_id: Annotated[str | None, typer.Option(help="The lead (default: the first one).")] = None,
     as_of_days: Annotated[float, typer.Option(help="History up to N x 24 h after creation.")] = 30,
-    out: Annotated[Path | None, typer.Option(help="JSON file (default: print).")] = None,
-    config: Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="JSON file (default: print).")
+    ] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Write one lead as the JSON body the scoring API and `criteria check` take."""
     import json
 
-    from features.payload import lead_bodies
+    import pandas as pd
 
-    crm = load_or_exit(data, config)
+    from leadscore.features.bodies import lead_bodies
+    from leadscore.features.config import load_feature_config
+
+    crm = _load(data, config)
     ids = crm.leads["lead_id"]
     chosen = lead_id if lead_id is not None else str(ids.iloc[0])
     if chosen not in set(ids):
-        raise _fail(ValueError(f"{data}: no lead {chosen!r} (e.g. {ids.iloc[0]!r})"))
+        raise UsageProblem(f"--lead-id: {data} has no lead {chosen!r} (e.g. {ids.iloc[0]!r})")
     created = crm.leads.loc[crm.leads["lead_id"] == chosen, "created_at"].iloc[0]
     (body,) = lead_bodies(crm, load_feature_config(config), [chosen],
                           [created + pd.Timedelta(days=as_of_days)])  # fmt: skip
     text = json.dumps(body, indent=2)
-    if out is None:
+    if out_file is None:
         typer.echo(text)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text + "\n")
     n_events = len(body["events"])
-    console.print(f"wrote lead {chosen} ({n_events} events up to {body['as_of']}) to {out}")
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/] {exc}")
-    return typer.Exit(code=2)
-
-
-def load_or_exit(data: Path, config: Path | None) -> CrmData:
-    """Load a source for a CLI command, turning contract errors into a clean exit."""
-    try:
-        return load_source(data, load_feature_config(config))
-    except (DataContractError, ValueError) as exc:
-        raise _fail(exc) from exc
+    note(f"wrote lead {chosen} ({n_events} events up to {body['as_of']}) to {out_file}")
 
 
 @features_app.command("build")
 def build(
-    data: Annotated[
-        Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")
+    data: DataOpt,
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Parquet file to write the snapshot rows to.")
     ],
-    out: Annotated[Path, typer.Option(help="Parquet file to write the snapshot rows to.")],
     as_of_days: Annotated[
         float | None, typer.Option(help="Snapshot each lead N x 24 h after its creation.")
     ] = None,
     as_of: Annotated[
         str | None, typer.Option(help="Snapshot every lead at one moment (ISO-8601).")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")] = None,
+    config: ConfigOpt = None,
     target: Annotated[
         TargetOpt, typer.Option(help="Outcome counted in the summary.")
     ] = TargetOpt.won,
@@ -132,33 +188,42 @@ def build(
 ) -> None:
     """Write one feature row per lead, built only from history dated at or before as_of."""
     if (as_of_days is None) == (as_of is None):
-        raise _fail(ValueError("give exactly one of --as-of-days N or --as-of TIMESTAMP"))
-    crm = load_or_exit(data, config)
+        raise UsageProblem("give exactly one of --as-of-days N or --as-of TIMESTAMP")
+    moment = parse_moment(as_of, "--as-of") if as_of is not None else None
+
+    import pandas as pd
+
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.snapshot import as_of_after_creation, snapshot
+    from leadscore.features.spec import build_spec
+
+    crm = _load(data, config)
     spec = build_spec(load_feature_config(config))
     leads = crm.leads
-    if as_of is not None:
-        moment = pd.Timestamp(as_of)
-        moment = moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
-        not_yet = leads["created_at"] > moment
+    if moment is not None:
+        not_yet = leads["created_at"] > pd.Timestamp(moment)
         if not_yet.any():
-            console.print(
-                f"{int(not_yet.sum())} lead(s) created after {moment} left out (not yet leads)"
-            )
+            note(f"{int(not_yet.sum())} lead(s) created after {moment} left out (not yet leads)")
         crm.leads = leads = leads[~not_yet].reset_index(drop=True)
-        when = pd.Series(moment, index=leads.index)
+        when = pd.Series(pd.Timestamp(moment), index=leads.index)
     else:
         when = as_of_after_creation(leads, float(str(as_of_days)))
     rows = snapshot(crm, spec, when)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_parquet(out, index=False)
-    _summary(crm, rows, len(spec), out, target.value, horizon_days)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_parquet(out_file, index=False)
+    out().print(_summary(crm, rows, len(spec), out_file, target.value, horizon_days))
 
 
 def _summary(
-    crm: CrmData, rows: pd.DataFrame, n_features: int, out: Path, target: str, horizon: float
-) -> None:
+    crm: CrmData, rows: object, n_features: int, path: Path, target: str, horizon: float
+) -> object:
+    import pandas as pd
+
+    from leadscore.features.labels import LabelError, exclusion_counts, label_snapshots
+
+    assert isinstance(rows, pd.DataFrame)
     lines: list[tuple[str, str]] = [
-        ("snapshot file", str(out)),
+        ("snapshot file", str(path)),
         ("source", crm.source),
         ("leads", f"{len(rows):,}"),
         ("features", str(n_features)),
@@ -177,72 +242,30 @@ def _summary(
         lines += [(f"excluded: {k}", f"{v:,}") for k, v in exclusion_counts(labels).items()]
     except LabelError as exc:
         lines.append(("positives", f"n/a: {exc}"))
-    lines += [("note", note) for note in crm.notes]
-    width = max(len(k) for k, _ in lines)
-    typer.echo("\n".join(f"{k:<{width}}  {v}" for k, v in lines))
+    lines += [("note", n) for n in crm.notes]
+    return text_table(("", ""), lines)
 
 
 @features_app.command("list")
-def list_features(
-    config: Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")] = None,
-) -> None:
+def list_features(config: ConfigOpt = None) -> None:
     """Print the feature spec as a Markdown table (the docs are derived from the spec)."""
-    spec = build_spec(load_feature_config(config))
-    typer.echo("| feature | group | dtype | how | sentence |\n| --- | --- | --- | --- | --- |")
-    for f in spec:
-        how = f.source if f.kind == "attribute" else f.kind
-        if f.kind not in ("age", "attribute", "ratio", "difference"):
-            conditions = ", ".join(f"{c}={'/'.join(v)}" for c, v in f.filter.conditions())
-            window = "" if f.window == "all" else f", {f.window}"
-            how = f"{f.kind}{'(' + f.source + ')' if f.source else ''} of {conditions}{window}"
-        elif f.inputs:
-            how = f"{f.kind} of {' and '.join(f.inputs)}"
-        typer.echo(f"| `{f.name}` | {f.group} | {f.dtype} | {how} | {f.template} |")
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.spec import build_spec, markdown_table
+
+    typer.echo(markdown_table(build_spec(load_feature_config(config))))
 
 
-# ---------------------------------------------------------------------------------------------
-# `leadscore criteria ...`: the written SQL definition, its check, a draft, a report
+def _label_options(target: TargetOpt | None, horizon_days: float | None) -> tuple[TargetOpt, float]:
+    from leadscore.features.criteria.evidence import label_defaults
 
-criteria_app = typer.Typer(
-    help="SQL criteria: the written definition, its check, a draft from history, a report.",
-    no_args_is_help=True,
-)
-
-
-def _criteria_fail(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)  # unwrapped: one problem per line
-    return typer.Exit(code=2)
+    default_target, default_horizon = label_defaults()
+    chosen = target or TargetOpt(default_target)
+    return chosen, horizon_days if horizon_days is not None else default_horizon
 
 
 def _shown(origin: str) -> str:
     path = Path(origin)
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else origin
-
-
-def _label_options(target: TargetOpt | None, horizon_days: float | None) -> tuple[TargetOpt, float]:
-    from features.config import ConfigError
-    from features.criteria_stats import label_defaults
-
-    try:
-        default_target, default_horizon = label_defaults()
-    except ConfigError as exc:
-        raise _criteria_fail(exc) from exc
-    chosen = target or TargetOpt(default_target)
-    return chosen, horizon_days if horizon_days is not None else default_horizon
-
-
-CriteriaOpt = Annotated[
-    Path | None, typer.Option(help="Criteria file (default: config/sql_criteria.yaml).")
-]
-ConfigOpt = Annotated[Path | None, typer.Option(help="features.yaml (default: config/).")]
-TargetDefaultOpt = Annotated[
-    TargetOpt | None,
-    typer.Option(help="What counts as converting (default: label.target in training.yaml)."),
-]
-HorizonOpt = Annotated[
-    float | None,
-    typer.Option(help="Conversion horizon in days (default: label.horizon_days in training.yaml)."),
-]
 
 
 @criteria_app.command("check")
@@ -257,33 +280,31 @@ def criteria_check(
     """Check one lead against the written SQL criteria: each criterion and the verdict."""
     import json
 
-    from pydantic import ValidationError
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.criteria.check import check, lead_row
+    from leadscore.features.criteria.rules import load_criteria, show_value
+    from leadscore.features.online import OnlineBuilder
+    from leadscore.features.payload import payload_model, validate_lead
+    from leadscore.features.spec import build_spec
 
-    from features.config import ConfigError
-    from features.criteria import CriteriaError, check, lead_row, load_criteria, show_value
-    from features.criteria_stats import text_table
-    from features.online import OnlineBuilder
-    from features.payload import payload_model
-
+    feature_config = load_feature_config(config)
+    spec = build_spec(feature_config)
+    rules = load_criteria(criteria, feature_config, spec)
     try:
-        feature_config = load_feature_config(config)
-        spec = build_spec(feature_config)
-        rules = load_criteria(criteria, feature_config, spec)
         body = json.loads(lead.read_text())
-        payload = payload_model(feature_config).model_validate(body)
-    except (CriteriaError, ConfigError, OSError, json.JSONDecodeError) as exc:
-        raise _criteria_fail(exc) from exc
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise _criteria_fail(ValueError(f"{lead}: invalid lead: {problems}")) from exc
-    lead_rec, account, contact, events = payload.records()
-    features = OnlineBuilder(spec).row(lead_rec, account, contact, events, payload.as_of_or_now())
-    result = check(rules, lead_row(features, lead_rec, account, contact))
+    except OSError as exc:
+        raise UsageProblem(f"--lead {lead}: cannot read it ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageProblem(f"--lead {lead}: not JSON ({exc})") from None
+    parsed = validate_lead(payload_model(feature_config), body, origin=str(lead))
+    features = OnlineBuilder(spec).row(parsed.lead, parsed.account, parsed.contact,
+                                       parsed.events, parsed.as_of)  # fmt: skip
+    result = check(rules, lead_row(features, parsed.lead, parsed.account, parsed.contact))
+    lead_id = parsed.lead["lead_id"]
     if json_out:
-        typer.echo(json.dumps(result.to_dict() | {"lead_id": lead_rec["lead_id"]}, indent=2,
-                              default=str))  # fmt: skip
+        typer.echo(json.dumps(result.to_dict() | {"lead_id": lead_id,
+                                                   "ignored_fields": list(parsed.ignored_fields)},
+                              indent=2, default=str))  # fmt: skip
         return
     header = ("criterion", "group", "req", "status", "observed", "why")
     rows = [
@@ -291,26 +312,26 @@ def criteria_check(
          r.sentence)
         for r in result.results
     ]  # fmt: skip
-    typer.echo(
-        f"lead {lead_rec['lead_id']} against {_shown(rules.origin)} "
-        f"(version {rules.file.version})\n"
-    )
-    typer.echo("\n".join(text_table(header, rows)))
-    typer.echo(f"\nverdict: {result.verdict} ({result.summary})")
+    console = out()
+    console.print(f"lead {lead_id} against {_shown(rules.origin)} (version {rules.file.version})",
+                  markup=False)  # fmt: skip
+    console.print(text_table(header, rows))
+    console.print(f"verdict: {result.verdict} ({result.summary})", markup=False)
+    if parsed.ignored_fields:
+        note(f"ignored (no feature reads them): {', '.join(parsed.ignored_fields)}")
 
 
 @criteria_app.command("suggest")
 def criteria_suggest(
-    data: Annotated[
-        Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")
-    ],
+    data: DataOpt,
     last_customers: Annotated[
         int, typer.Option(min=1, help="Size of the recent window: the N most recent customers.")
     ] = 30,
     target: TargetDefaultOpt = None,
     horizon_days: HorizonOpt = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Write the draft criteria file here (else print it).")
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the draft criteria file here (else print it)."),
     ] = None,
     min_support: Annotated[
         float, typer.Option(min=0, max=1, help="Least share of converted leads a value needs.")
@@ -321,37 +342,35 @@ def criteria_suggest(
     config: ConfigOpt = None,
 ) -> None:
     """Draft criteria from history: attribute values over-represented among converted leads."""
-    from features.criteria import CriteriaError
-    from features.criteria_stats import draft_yaml, format_evidence, suggest
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.criteria.draft import draft_yaml, format_evidence
+    from leadscore.features.criteria.evidence import suggest
 
     chosen, horizon = _label_options(target, horizon_days)
-    crm = load_or_exit(data, config)
+    crm = _load(data, config)
     feature_config = load_feature_config(config)
-    try:
-        found = suggest(
-            crm, feature_config, target=chosen.value, horizon_days=horizon,
-            last_customers=last_customers, min_support=min_support, alpha=alpha,
-        )  # fmt: skip
-        draft = draft_yaml(found, feature_config) if found.proposals else None
-    except (LabelError, CriteriaError) as exc:
-        raise _criteria_fail(exc) from exc
-    typer.echo(format_evidence(found))
+    found = suggest(
+        crm, feature_config, target=chosen.value, horizon_days=horizon,
+        last_customers=last_customers, min_support=min_support, alpha=alpha,
+    )  # fmt: skip
+    draft = draft_yaml(found, feature_config) if found.proposals else None
+    print_blocks(format_evidence(found))
+    console = out()
     if draft is None:
-        typer.echo("no draft written")
+        console.print("no draft written")
         return
-    if out is None:
+    if out_file is None:
         typer.echo("\n" + draft)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(draft)
-    typer.echo(f"\ndraft written to {out}: review it, then use it with --criteria {out}")
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(draft)
+    console.print(f"draft written to {out_file}: review it, then use it with --criteria "
+                  f"{out_file}", markup=False)  # fmt: skip
 
 
 @criteria_app.command("report")
 def criteria_report(
-    data: Annotated[
-        Path, typer.Option(help="A leadforge bundle or a canonical CSV/Parquet directory.")
-    ],
+    data: DataOpt,
     criteria: CriteriaOpt = None,
     as_of_days: Annotated[
         float, typer.Option(min=0, help="Check each lead N x 24 h after its creation.")
@@ -362,23 +381,20 @@ def criteria_report(
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """How leads that passed, failed or were unknown on each criterion actually converted."""
-    from features.criteria import CriteriaError, load_criteria
-    from features.criteria_stats import format_report, labelled_rows, report
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.criteria.draft import format_report
+    from leadscore.features.criteria.evidence import labelled_rows, report
+    from leadscore.features.criteria.rules import load_criteria
+    from leadscore.features.spec import build_spec
 
     chosen, horizon = _label_options(target, horizon_days)
     feature_config = load_feature_config(config)
     spec = build_spec(feature_config)
-    try:
-        rules = load_criteria(criteria, feature_config, spec)
-    except CriteriaError as exc:
-        raise _criteria_fail(exc) from exc
-    crm = load_or_exit(data, config)
-    try:
-        rows = labelled_rows(
-            crm, target=chosen.value, horizon_days=horizon, as_of_days=as_of_days, spec=spec
-        )
-    except LabelError as exc:
-        raise _criteria_fail(exc) from exc
+    rules = load_criteria(criteria, feature_config, spec)
+    crm = _load(data, config)
+    rows = labelled_rows(
+        crm, target=chosen.value, horizon_days=horizon, as_of_days=as_of_days, spec=spec
+    )
     table = report(rules, rows)
     if json_out:
         typer.echo(table.to_json(orient="records", indent=2))
@@ -387,4 +403,4 @@ def criteria_report(
         f"criteria {_shown(rules.origin)} (version {rules.file.version}) on {crm.source}, "
         f"each lead {as_of_days:g} days after creation; {chosen.value} within {horizon:g} days"
     )
-    typer.echo(format_report(table, rules, rows, heading))
+    print_blocks(format_report(table, rules, rows, heading))

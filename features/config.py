@@ -1,22 +1,24 @@
-"""Human-edited feature configuration (`config/features.yaml`): ordered bands, custom fields."""
+"""Human-edited configuration: where the files are, and `features.yaml` (bands, custom fields).
+
+The defaults ship inside the package (`leadscore.config`); `leadscore init DIR` writes editable
+copies, and ``LEADSCORE_CONFIG_DIR`` (or the command line's ``--config-dir``) points every
+command at them.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from leadscore.features.configdir import config_file
+from leadscore.features.yamlfile import ConfigError as ConfigError  # every loader raises it
+from leadscore.features.yamlfile import load_yaml
 
 Entity = Literal["lead", "account", "contact"]
 Group = Literal["fit", "engagement", "sales"]
 
-CONFIG_ENV = "LEADSCORE_CONFIG_DIR"
-
-
-class ConfigError(ValueError):
-    """A configuration file is missing or does not say what it must."""
 
 
 class CustomField(BaseModel):
@@ -87,19 +89,7 @@ class FeatureConfig(BaseModel):
         return self.ordered.get(qualified)
 
 
-def default_config_dir() -> Path:
-    """`$LEADSCORE_CONFIG_DIR`, else the repository's `config/` next to the packages."""
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "config"
-
-
 def load_feature_config(path: Path | str | None = None) -> FeatureConfig:
     """Read and validate `features.yaml` (default: in :func:`default_config_dir`)."""
-    file = Path(path) if path is not None else default_config_dir() / "features.yaml"
-    if not file.is_file():
-        raise ConfigError(f"{file}: feature config not found")
-    raw = yaml.safe_load(file.read_text()) or {}
-    try:
-        return FeatureConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
+    file = Path(path) if path is not None else config_file("features.yaml")
+    return load_yaml(file, FeatureConfig, "feature config")

@@ -17,17 +17,19 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from leadscore.features.errors import LeadscoreError
+
 Target = Literal["won", "sql"]
 TARGET_COLUMN: dict[str, str] = {"won": "won_at", "sql": "sql_at"}
 
 # Exclusion reasons, in the order they are checked.
-ALREADY_REACHED = "target_reached_before_as_of"
 ALREADY_WON = "won_before_as_of"
 ALREADY_LOST = "lost_before_as_of"
+ALREADY_REACHED = "target_reached_before_as_of"  # e.g. already an SQL, for target sql
 NOT_FINAL = "label_not_final"
 
 
-class LabelError(ValueError):
+class LabelError(LeadscoreError, ValueError):
     """Labels cannot be computed from this source."""
 
 
@@ -55,35 +57,22 @@ def label_snapshots(
         )
     if target not in TARGET_COLUMN:
         raise LabelError(f"unknown target {target!r}; expected one of {sorted(TARGET_COLUMN)}")
-    lead_ids = snapshots["lead_id"]
-    out_by_lead = outcomes.set_index("lead_id")
-
-    def moment(column: str) -> np.ndarray:
-        if column not in out_by_lead.columns:
-            return np.full(len(snapshots), np.datetime64("NaT"), dtype="datetime64[ns]")
-        return lead_ids.map(out_by_lead[column]).to_numpy(dtype="datetime64[ns]")
-
+    moments = _moments(outcomes, snapshots["lead_id"], target)
     as_of = snapshots["as_of"].to_numpy(dtype="datetime64[ns]")
-    created = lead_ids.map(created_at).to_numpy(dtype="datetime64[ns]")
+    created = snapshots["lead_id"].map(created_at).to_numpy(dtype="datetime64[ns]")
     horizon_end = created + np.timedelta64(int(horizon_days * 86_400), "s")
-    reached, won, lost = moment(TARGET_COLUMN[target]), moment("won_at"), moment("lost_at")
-
+    closed = _closed(moments, as_of)
     with np.errstate(invalid="ignore"):
-        reasons = np.select(
-            [
-                reached <= as_of,
-                won <= as_of,
-                lost <= as_of,
-                horizon_end > np.datetime64(observation_end, "ns"),
-            ],
-            [ALREADY_REACHED, ALREADY_WON, ALREADY_LOST, NOT_FINAL],
-            default="",
+        reasons = np.where(
+            closed == "",
+            np.where(horizon_end > np.datetime64(observation_end, "ns"), NOT_FINAL, ""),
+            closed,
         )
-    label = reached <= horizon_end  # NaT compares False: never reached
+    label = moments["reached"] <= horizon_end  # NaT compares False: never reached
     excluded = pd.Series(reasons, index=snapshots.index, dtype="string").replace("", pd.NA)
     return pd.DataFrame(
         {
-            "lead_id": lead_ids,
+            "lead_id": snapshots["lead_id"],
             "as_of": snapshots["as_of"],
             "label": pd.Series(label, index=snapshots.index, dtype="boolean").mask(
                 excluded.notna()
@@ -91,6 +80,39 @@ def label_snapshots(
             "excluded": excluded,
         }
     )
+
+
+def _moments(outcomes: pd.DataFrame, lead_ids: pd.Series, target: Target) -> dict[str, np.ndarray]:
+    """The target, won and lost moments of each lead (NaT when it never happened)."""
+    by_lead = outcomes.set_index("lead_id")
+
+    def moment(column: str) -> np.ndarray:
+        if column not in by_lead.columns:
+            return np.full(len(lead_ids), np.datetime64("NaT"), dtype="datetime64[ns]")
+        return lead_ids.map(by_lead[column]).to_numpy(dtype="datetime64[ns]")
+
+    return {"reached": moment(TARGET_COLUMN[target]), "won": moment("won_at"),
+            "lost": moment("lost_at")}  # fmt: skip
+
+
+def _closed(moments: dict[str, np.ndarray], as_of: np.ndarray) -> np.ndarray:
+    """The rule of a scoring case: '' when the lead is still open at as_of, else why not."""
+    with np.errstate(invalid="ignore"):
+        return np.select(
+            [moments["won"] <= as_of, moments["lost"] <= as_of, moments["reached"] <= as_of],
+            [ALREADY_WON, ALREADY_LOST, ALREADY_REACHED],
+            default="",
+        )
+
+
+def closed_at(
+    outcomes: pd.DataFrame, lead_ids: pd.Series, as_of: pd.Series, target: Target = "won"
+) -> pd.Series:
+    """Why each lead is not a scoring case at its as_of (the target already reached, or won or
+    lost), missing for open leads: the rule :func:`label_snapshots` applies, for scoring."""
+    moments = _moments(outcomes, lead_ids.reset_index(drop=True), target)
+    reasons = _closed(moments, as_of.to_numpy(dtype="datetime64[ns]"))
+    return pd.Series(reasons, index=lead_ids.index, dtype="string").replace("", pd.NA)
 
 
 def exclusion_counts(labels: pd.DataFrame) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The one-lead feature builder: the same spec and rules as :mod:`features.snapshot`, no pandas.
+"""The one-lead feature builder: the spec and rules of the batch snapshot, without pandas.
 
 The API posts one lead with its account, contact and events; building a DataFrame for that
 costs milliseconds, this costs tens of microseconds. A property-based test
@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from features.contract import FALSE_TEXT, TRUE_TEXT
-from features.snapshot import DAY_NS, parse_field_value
-from features.spec import Feature, FeatureSpec
+from leadscore.features.schema import FALSE_TEXT, TRUE_TEXT
+from leadscore.features.snapshot import DAY_NS, parse_field_value
+from leadscore.features.spec import Feature, FeatureSpec
 
 _EPOCH = datetime(1970, 1, 1)
 _FRACTION = re.compile(r"^(.*[T ]\d\d:\d\d:\d\d)\.(\d+)(.*)$")

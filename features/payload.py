@@ -1,37 +1,89 @@
-"""One lead as posted to the API or read from `lead.json`: typed models derived from the contract.
+"""One lead as posted to the API, given to the MLflow pyfunc or read from `lead.json`: the one
+validator they all use.
 
-Body: ``{"lead": {...}, "account": {...}, "contact": {...}, "events": [...], "as_of": ...}``
-in the data contract's field names (custom fields from config included). Unknown top-level
-fields are refused; unknown fields inside lead/account/contact/events are kept (a CRM carries
-more than we model) and ignored by the features. Counts must be whole and >= 0, numbers
-finite, timestamps ISO-8601; events must belong to the lead and, when `as_of` is given, be
-dated at or before it.
+Body: ``{"lead": {...}, "account": {...}, "contact": {...}, "events": [...], "as_of": ...}`` in
+the data contract's field names (custom fields from config included). :func:`validate_lead`
+checks, and reports every problem as a :class:`Problem` (location, message, type):
+
+* types: counts whole and >= 0, numbers finite, timestamps ISO-8601
+  within years 1-9999 once in UTC, required fields present;
+* unknown fields: at the top level refused; inside lead, account, contact and events, a key
+  within edit distance 2 of a field the contract (or the config) declares is refused with
+  "did you mean"; any other key (CRMs add their own) is accepted, ignored by the features and
+  listed in :attr:`ParsedLead.ignored_fields`;
+* the lead's own story: events of another lead, events dated after an explicit `as_of`, a lead
+  created after its `as_of`, and account or contact ids that contradict each other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    create_model,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from features.config import FeatureConfig
-from features.contract import Column, CrmData, schemas
+from leadscore.features.config import FeatureConfig
+from leadscore.features.errors import LeadscoreError
+from leadscore.features.schema import Column, schemas
 
 # Keys the payload carries implicitly (the nesting says which lead/account an event belongs to).
 _OPTIONAL_IN_BODY = {"account_id", "contact_id", "lead_id"}
 Record = dict[str, Any]
+Loc = tuple[str | int, ...]
 _REQUIRED = {"leads": {"lead_id", "created_at"}, "events": {"timestamp", "type"}}
+_ENTITIES = ("lead", "account", "contact")
+MAX_SUGGESTION_DISTANCE = 2
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a body: where (keys and list indices), what, and its kind."""
+
+    loc: Loc
+    msg: str
+    type: str = "value_error"
+
+    @property
+    def where(self) -> str:
+        """``events[3].timestamp``."""
+        text = ""
+        for part in self.loc:
+            text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        return text or "body"
+
+    def to_dict(self, prefix: Loc = ()) -> dict[str, Any]:
+        """``{loc, msg, type}`` as the API returns it (`prefix` first: ``body``, a batch index)."""
+        return {"loc": [*prefix, *self.loc], "msg": self.msg, "type": self.type}
+
+
+class LeadError(LeadscoreError, ValueError):
+    """A lead body breaks the contract; `problems` lists each one."""
+
+    def __init__(self, problems: Sequence[Problem], origin: str = "lead"):
+        self.problems = list(problems)
+        self.origin = origin
+        super().__init__(
+            f"{origin}: invalid lead: " + "; ".join(f"{p.where}: {p.msg}" for p in self.problems)
+        )
+
+    def lines(self) -> list[str]:
+        """One line per problem, each naming the file (or lead) and the field."""
+        return [f"{self.origin}: invalid lead: {p.where}: {p.msg}" for p in self.problems]
+
+
+@dataclass(frozen=True)
+class ParsedLead:
+    """A valid body as canonical records (naive UTC timestamps), its as_of, and the fields the
+    features ignore."""
+
+    lead: Record
+    account: Record
+    contact: Record
+    events: list[Record]
+    as_of: datetime
+    ignored_fields: tuple[str, ...] = field(default=())
 
 
 class _Record(BaseModel):
@@ -97,25 +149,6 @@ class LeadPayloadBase(BaseModel):
         moment = self.as_of or datetime.now(UTC)
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
-    @model_validator(mode="after")
-    def _events_belong_and_precede(self) -> LeadPayloadBase:
-        lead, as_of = self.lead, self.as_of
-        problems = []
-        for i, ev in enumerate(self.events):
-            if ev.lead_id is not None and ev.lead_id != lead.lead_id:
-                problems.append(
-                    f"events[{i}].lead_id: {ev.lead_id!r} is another lead's event; "
-                    f"expected {lead.lead_id!r} or no lead_id"
-                )
-            if as_of is not None and ev.timestamp > as_of:
-                problems.append(
-                    f"events[{i}].timestamp: {ev.timestamp.isoformat()} is after as_of "
-                    f"{as_of.isoformat()}; a score may only use history up to as_of"
-                )
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
 
 def _naive_utc(moment: datetime) -> datetime:
     """Validator: an aware moment as naive UTC; refuse one that leaves datetime's range."""
@@ -169,49 +202,125 @@ def _build_payload_model(config: FeatureConfig) -> type[LeadPayloadBase]:
     return model
 
 
-def _json_record(record: Mapping[Any, Any], columns: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in columns:
-        value = record.get(name)
-        if value is None or value is pd.NA or value is pd.NaT:
-            continue
-        if isinstance(value, float) and value != value:
-            continue
-        if isinstance(value, pd.Timestamp | datetime):
-            value = value.isoformat()
-        elif isinstance(value, np.generic):
-            value = value.item()
-        out[name] = value
-    return out
 
 
-def lead_bodies(
-    crm: CrmData, config: FeatureConfig, lead_ids: Sequence[str], as_of: Sequence[Any]
-) -> list[dict[str, Any]]:
-    """Leads of a source as one-lead bodies (what the API and `lead.json` take), each with its
-    contract fields and its history dated at or before its `as_of`; empty fields left out."""
-    tables = schemas(config)
-    cols = {name: [c.name for c in tables[name].columns] for name in tables}
-    leads = crm.leads.set_index("lead_id", drop=False)
-    accounts = crm.accounts.set_index("account_id", drop=False)
-    contacts = crm.contacts.set_index("contact_id", drop=False)
-    events = crm.events.groupby("lead_id", sort=False)
-    event_cols = [c for c in cols["events"] if c != "lead_id"]
-    bodies = []
-    for lead_id, moment in zip(lead_ids, as_of, strict=True):
-        cut = pd.Timestamp(moment)
-        lead = leads.loc[lead_id].to_dict()
-        account_id = lead.get("account_id")
-        account = accounts.loc[account_id].to_dict() if account_id in accounts.index else {}
-        contact_id = lead.get("contact_id")
-        contact = contacts.loc[contact_id].to_dict() if contact_id in contacts.index else {}
-        own = events.get_group(lead_id) if lead_id in events.groups else crm.events.iloc[:0]
-        own = own[own["timestamp"] <= cut].sort_values(["timestamp", "event_id"])
-        bodies.append({
-            "lead": _json_record(lead, cols["leads"]),
-            "account": _json_record(account, cols["accounts"]),
-            "contact": _json_record(contact, cols["contacts"]),
-            "events": [_json_record(e, event_cols) for e in own.to_dict(orient="records")],
-            "as_of": cut.isoformat(),
-        })  # fmt: skip
-    return bodies
+# ---------------------------------------------------------------------------------------------
+# the validator
+
+
+def edit_distance(a: str, b: str, limit: int = MAX_SUGGESTION_DISTANCE) -> int:
+    """Optimal-string-alignment distance (a swap of neighbours counts once), case-insensitive;
+    anything above `limit` is returned as ``limit + 1``."""
+    a, b = a.lower(), b.lower()
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        prev2, prev = prev, row
+    return min(prev[-1], limit + 1)
+
+
+def closest(key: str, known: Iterable[str]) -> str | None:
+    """The known name within edit distance 2 of `key` (the nearest; None if there is none)."""
+    best: tuple[int, str] | None = None
+    for name in known:
+        d = edit_distance(key, name)
+        if d <= MAX_SUGGESTION_DISTANCE and (best is None or (d, name) < best):
+            best = (d, name)
+    return None if best is None else best[1]
+
+
+def _type_problems(exc: ValidationError, model: type[LeadPayloadBase]) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            near = closest(str(loc[0]), model.model_fields)
+            msg += f"; did you mean {near!r}?" if near else (
+                f"; a body has {', '.join(model.model_fields)}"
+            )
+        problems.append(Problem(loc, msg, str(err["type"])))
+    return problems
+
+
+def _unknown_keys(
+    record: BaseModel | None, loc: Loc, problems: list[Problem], ignored: dict[str, None]
+) -> None:
+    if record is None or not record.model_extra:
+        return
+    known = type(record).model_fields
+    where = ".".join(str(p) for p in loc if not isinstance(p, int))
+    for key in record.model_extra:
+        near = closest(key, known)
+        if near is not None:
+            problems.append(
+                Problem((*loc, key), f"unknown field; did you mean {near!r}?", "unknown_field")
+            )
+        else:
+            ignored[f"{where}.{key}"] = None
+
+
+def _id_problems(lead: Record, account: Record, contact: Record) -> list[Problem]:
+    """Account and contact ids that contradict the lead (as posted) or each other."""
+    checks = (
+        (("account", "account_id"), account, lead.get("account_id"), "the lead names account"),
+        (("contact", "contact_id"), contact, lead.get("contact_id"), "the lead names contact"),
+        (("contact", "account_id"), contact, account.get("account_id"), "the account is"),
+    )
+    problems = []
+    for loc, record, expected, says in checks:
+        given = record.get(loc[1])
+        if given is not None and expected is not None and given != expected:
+            problems.append(Problem(loc, f"is {given!r} but {says} {expected!r}"))
+    return problems
+
+
+def validate_lead(model: type[LeadPayloadBase], data: Any, origin: str = "lead") -> ParsedLead:
+    """Validate one lead body against a contract's payload model (:func:`payload_model`).
+
+    Raises :class:`LeadError` listing every problem (module docstring); returns the lead as
+    canonical records with its as_of (the body's, else now) and the ignored fields.
+    """
+    try:
+        payload = model.model_validate(data)
+    except ValidationError as exc:
+        raise LeadError(_type_problems(exc, model), origin) from None
+    problems: list[Problem] = []
+    ignored: dict[str, None] = {}  # ordered and unique
+    for entity in _ENTITIES:
+        _unknown_keys(getattr(payload, entity), (entity,), problems, ignored)
+    for i, event in enumerate(payload.events):
+        _unknown_keys(event, ("events", i), problems, ignored)
+    lead, account, contact, events = payload.records()
+    lead_id = payload.lead.lead_id
+    for i, event in enumerate(payload.events):
+        if event.lead_id is not None and event.lead_id != lead_id:
+            problems.append(Problem(("events", i, "lead_id"),
+                                    f"{event.lead_id!r} is another lead's event; expected "
+                                    f"{lead_id!r} or no lead_id"))  # fmt: skip
+        if payload.as_of is not None and event.timestamp > payload.as_of:
+            problems.append(Problem(("events", i, "timestamp"),
+                                    f"{event.timestamp.isoformat()} is after as_of "
+                                    f"{payload.as_of.isoformat()}; a score may only use history "
+                                    "up to as_of"))  # fmt: skip
+    problems += _id_problems(_dump(payload.lead), account, contact)
+    as_of = payload.as_of_or_now()
+    created = payload.lead.created_at
+    if created > as_of:
+        loc: Loc = ("as_of",) if payload.as_of is not None else ("lead", "created_at")
+        what = (f"as_of {as_of.isoformat()} is before the lead's created_at"
+                if payload.as_of is not None else "is in the future")  # fmt: skip
+        problems.append(Problem(loc, f"{what} ({created.isoformat()}); a lead cannot be "
+                                     "scored before it exists"))  # fmt: skip
+    if problems:
+        raise LeadError(problems, origin)
+    return ParsedLead(lead, account, contact, events, as_of, tuple(ignored))

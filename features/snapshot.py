@@ -1,8 +1,9 @@
 """Point-in-time snapshots: one feature row per lead, from history dated at or before as_of.
 
-This is the batch builder (vectorised over all leads and events); :mod:`features.online` is
-the one-lead builder for the API. Both interpret the same :class:`~features.spec.FeatureSpec`
-with the same rules, and a property-based test holds them equal:
+This is the batch builder (vectorised over all leads and events);
+:mod:`~leadscore.features.online` is the one-lead builder for the API. Both interpret the same
+:class:`~leadscore.features.spec.FeatureSpec` with the same rules, and a property-based test
+holds them equal:
 
 * as_of for a lead is ``created_at + N x 24 h`` (or one fixed moment); an event counts when
   its timestamp is ``<= as_of`` (a date without a time is midnight UTC);
@@ -19,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import FALSE_TEXT, TRUE_TEXT, CrmData, isin
-from features.spec import Feature, FeatureSpec, Window
+from leadscore.features.contract import CrmData, isin
+from leadscore.features.schema import FALSE_TEXT, TRUE_TEXT
+from leadscore.features.spec import Feature, FeatureSpec, Window
 
 DAY_NS = 86_400 * 10**9
 _BIG = np.iinfo(np.int64).max

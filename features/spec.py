@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from features.config import FeatureConfig, Group
-from features.contract import CURRENT_STATE_COLUMNS
+from leadscore.features.config import FeatureConfig, Group
+from leadscore.features.errors import LeadscoreError
+from leadscore.features.schema import CURRENT_STATE_COLUMNS
 
 DType = Literal["category", "ordinal", "number", "count", "boolean"]
 Kind = Literal[
@@ -39,7 +40,7 @@ EVENT_KINDS = frozenset(
 FILTER_COLUMNS = ("type", "subtype", "channel", "direction", "outcome", "field")
 
 
-class SpecError(ValueError):
+class SpecError(LeadscoreError, ValueError):
     """The feature spec is inconsistent (unknown input, forbidden column, bad template)."""
 
 
@@ -352,3 +353,26 @@ def build_spec(config: FeatureConfig) -> FeatureSpec:
         feats.append(f)
     feats.extend(_custom_feature(c) for c in config.custom_fields)
     return FeatureSpec(tuple(feats))
+
+
+def describe_how(f: Feature) -> str:
+    """How a feature is computed, in a few words (`count of type=touch, first_7d`)."""
+    if f.kind == "attribute":
+        return str(f.source)
+    if f.inputs:
+        return f"{f.kind} of {' and '.join(f.inputs)}"
+    if f.kind == "age":
+        return "days from created_at to as_of"
+    conditions = ", ".join(f"{c}={'/'.join(v)}" for c, v in f.filter.conditions())
+    window = "" if f.window == "all" else f", {f.window}"
+    source = f"({f.source})" if f.source else ""
+    return f"{f.kind}{source} of {conditions}{window}"
+
+
+def markdown_table(spec: FeatureSpec) -> str:
+    """The spec as a Markdown table: name, group, dtype, how, sentence (docs and CLI)."""
+    lines = ["| feature | group | dtype | how | sentence |", "| --- | --- | --- | --- | --- |"]
+    for f in spec:
+        template = f.template.replace("|", "\\|")
+        lines.append(f"| `{f.name}` | {f.group} | {f.dtype} | {describe_how(f)} | {template} |")
+    return "\n".join(lines)

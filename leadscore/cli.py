@@ -1,24 +1,32 @@
 """The `leadscore` console script: mounts each package's own sub-commands.
 
 This is the only module that imports features, training and serving together; nothing
-imports it.
+imports it. Every sub-command module imports only light libraries at the top, so that
+`leadscore --help` starts at once; the shared command group turns errors into one line each.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from features.cli import criteria_app, data_app, features_app
-from serving.cli import score, serve, try_lead
-from training.cli import policy_app, promote, train
+from leadscore.features.cli import criteria_app, data_app, features_app, init
+from leadscore.features.configdir import CONFIG_ENV
+from leadscore.features.console import DEBUG_ENV, CommandGroup
+from leadscore.serving.cli import score, serve, try_lead
+from leadscore.training.cli import policy_app, promote, train
 
 app = typer.Typer(
     help="Lead scoring for B2B revenue teams: snapshots, models, criteria and a scoring API.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    cls=CommandGroup,
+    pretty_exceptions_enable=False,  # tracebacks only with --debug, as Python prints them
 )
+app.command("init")(init)
 app.add_typer(data_app, name="data")
 app.add_typer(features_app, name="features")
 app.add_typer(criteria_app, name="criteria")
@@ -31,9 +39,26 @@ app.command("try-lead")(try_lead)
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug output.")) -> None:
-    """Configure logging once, at the entry point (never at import time)."""
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")
+    ] = False,
+    config_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--config-dir",
+            envvar=CONFIG_ENV,
+            help="Config files to use (from `leadscore init`; default: the packaged ones).",
+        ),
+    ] = None,
+) -> None:
+    """Configure logging and the config directory once, at the entry point (never at import)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # the service `try-lead` starts shows tracebacks too
+    if config_dir is not None:
+        os.environ[CONFIG_ENV] = str(config_dir)  # read by every loader, and by child processes

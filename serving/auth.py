@@ -20,13 +20,15 @@ from typing import Annotated, Literal, get_args
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from leadscore.features.errors import UsageProblem
+
 Scope = Literal["score", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 HEADER = "X-API-Key"
 _HEX = frozenset("0123456789abcdef")
 
 
-class KeyConfigError(ValueError):
+class KeyConfigError(UsageProblem, ValueError):
     """The configured keys cannot be read (unknown scope, malformed entry, missing file)."""
 
 

@@ -1,50 +1,25 @@
-"""`leadscore score`: batch scoring of every open lead of a source."""
+"""`leadscore score`, `serve` and `try-lead`: thin commands over :mod:`leadscore.serving`.
+
+Heavy libraries (pandas, LightGBM, MLflow, uvicorn) are imported inside the commands, so that
+`leadscore --help` starts at once; errors are raised and printed as one line by the shared
+command group.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import Progress
 
-from features.config import FeatureConfig
-from features.contract import DataContractError
-from features.labels import ALREADY_LOST, ALREADY_WON
-from features.snapshot import as_of_after_creation, snapshot
-from features.sources import load_source
-from serving.loader import DEFAULT_MODEL_URI, load_scorer
-from serving.runtime import ScorerError
-
-console = Console(stderr=True, soft_wrap=True)  # errors stay on one line: greppable
-CHUNK = 50_000
-
-
-def _closed(outcomes: pd.DataFrame, as_of: pd.Series, lead_ids: pd.Series) -> pd.Series:
-    """Why a lead is not a scoring case at its as_of (won or lost already), else missing."""
-    by_lead = outcomes.set_index("lead_id")
-    won = (
-        lead_ids.map(by_lead["won_at"])
-        if "won_at" in by_lead
-        else pd.Series(pd.NaT, index=lead_ids.index)
-    )
-    lost = (
-        lead_ids.map(by_lead["lost_at"])
-        if "lost_at" in by_lead
-        else pd.Series(pd.NaT, index=lead_ids.index)
-    )
-    reason = pd.Series(pd.NA, index=lead_ids.index, dtype="string")
-    reason[(lost <= as_of).to_numpy()] = ALREADY_LOST
-    reason[(won <= as_of).to_numpy()] = ALREADY_WON
-    return reason
+from leadscore.features.console import err, note, out, parse_moment
+from leadscore.features.errors import LeadscoreError, UsageProblem
+from leadscore.serving.registry import DEFAULT_MODEL_URI
 
 
 def score(
     data: Annotated[Path, typer.Option(help="A leadforge bundle or a canonical directory.")],
-    out: Annotated[Path, typer.Option(help="Parquet file for the scores.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Parquet file for the scores.")],
     model: Annotated[
         str, typer.Option(help="Model URI: models:/name@alias, models:/name/N or a path.")
     ] = DEFAULT_MODEL_URI,
@@ -52,56 +27,45 @@ def score(
         float | None, typer.Option(help="Score each lead N x 24 h after creation.")
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option(help="Score every lead at one moment (default: now).")
+        str | None, typer.Option(help="Score every lead at one moment, ISO-8601 (default: now).")
     ] = None,
 ) -> None:
     """Score every open lead; closed or not-yet-created leads go to FILE.excluded.parquet."""
+    from datetime import UTC, datetime
+
     if as_of_days is not None and as_of is not None:
-        console.print("[red]error:[/] give at most one of --as-of-days and --as-of")
-        raise typer.Exit(code=2)
-    try:
-        scorer = load_scorer(model)
-        config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
-        crm = load_source(data, config)
-    except (ScorerError, DataContractError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from exc
-    leads = crm.leads
-    if as_of_days is not None:
-        when = as_of_after_creation(leads, as_of_days)
-    else:
-        moment = pd.Timestamp(as_of) if as_of else pd.Timestamp(datetime.now(UTC))
-        moment = moment.tz_convert("UTC").tz_localize(None) if moment.tzinfo else moment
-        when = pd.Series(moment, index=leads.index)
-    reason = _closed(crm.outcomes, when, leads["lead_id"])
-    reason[(leads["created_at"] > when).to_numpy()] = "not_created_yet"
-    excluded = pd.DataFrame({"lead_id": leads["lead_id"], "as_of": when, "reason": reason})
-    excluded = excluded[excluded["reason"].notna()]
-    open_mask = reason.isna().to_numpy()
-    crm.leads = leads[open_mask].reset_index(drop=True)
-    when = when[open_mask].reset_index(drop=True)
-    parts = []
-    with Progress(console=console, transient=True) as progress:
+        raise UsageProblem("give at most one of --as-of-days and --as-of")
+    moment = parse_moment(as_of, "--as-of") if as_of else datetime.now(UTC).replace(tzinfo=None)
+
+    from rich.progress import Progress
+
+    from leadscore.features.config import FeatureConfig
+    from leadscore.features.sources import load_source
+    from leadscore.serving.batch import as_of_for, score_source
+    from leadscore.serving.loader import load_scorer
+
+    note(f"loading {model} ...")
+    scorer = load_scorer(model)
+    config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
+    note(f"reading {data} ...")
+    crm = load_source(data, config)
+    when = as_of_for(crm, as_of_days, moment)
+    with Progress(console=err(), transient=True) as progress:
         task = progress.add_task("scoring", total=len(crm.leads))
-        rows = snapshot(crm, scorer.spec, when)
-        for start in range(0, len(rows), CHUNK):
-            parts.append(scorer.score_frame(rows.iloc[start : start + CHUNK]))
-            progress.advance(task, min(CHUNK, len(rows) - start))
-    scores = pd.concat(parts, ignore_index=True) if parts else scorer.score_frame(rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(out, index=False)
-    excluded_path = out.with_suffix(".excluded.parquet")
-    excluded.to_parquet(excluded_path, index=False)
-    tiers = scores["tier"].value_counts().reindex(["A", "B", "C", "D"]).fillna(0).astype(int)
-    tier_text = ", ".join(f"{t} {n:,}" for t, n in tiers.items())
-    reasons = ", ".join(f"{k}: {v}" for k, v in excluded["reason"].value_counts().items())
-    typer.echo(
-        f"scored {len(scores):,} leads with {scorer.meta.get('model_name', model)} "
-        f"version {scorer.meta.get('version', '?')} -> {out}\n"
-        f"tiers: {tier_text}; MQLs {int(scores['is_mql'].sum()):,}; "
-        f"stale {int(scores['stale'].sum()):,}\n"
-        f"excluded {len(excluded):,} -> {excluded_path} ({reasons or 'none'})"
-    )
+        result = score_source(crm, scorer, when, lambda n: progress.advance(task, n))
+    scores_path, excluded_path = result.write(out_file)
+    tiers = ", ".join(f"{t} {n:,}" for t, n in result.tier_counts().items())
+    reasons = ", ".join(f"{k}: {v}" for k, v in result.excluded["reason"].value_counts().items())
+    scores = result.scores
+    console = out()
+    console.print(
+        f"scored {len(scores):,} leads with {result.model_name or model} version "
+        f"{result.version or '?'} -> {scores_path}", markup=False,
+    )  # fmt: skip
+    console.print(f"tiers: {tiers}; MQLs {int(scores['is_mql'].sum()):,}; "
+                  f"stale {int(scores['stale'].sum()):,}", markup=False)  # fmt: skip
+    console.print(f"excluded {len(result.excluded):,} -> {excluded_path} ({reasons or 'none'})",
+                  markup=False)  # fmt: skip
 
 
 def serve(
@@ -109,7 +73,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the scoring API (settings from LEADSCORE_* variables; README "Scoring API")."""
+    """Run the scoring API (settings from LEADSCORE_* variables; see the docs' API page)."""
     import atexit
     import os
     import shutil
@@ -118,25 +82,30 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
-    from serving.api.metrics import MULTIPROC_ENV
-    from serving.auth import KeyConfigError, KeyRing
-    from serving.settings import Settings
+    from leadscore.serving.api.metrics import MULTIPROC_ENV
+    from leadscore.serving.auth import KeyRing
+    from leadscore.serving.settings import Settings
 
     try:
         settings = Settings()
-        secret = settings.api_keys.get_secret_value() if settings.api_keys else None
-        KeyRing.from_sources(secret, settings.api_keys_file)
-    except (ValidationError, KeyConfigError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"LEADSCORE_{str(e['loc'][0]).upper()}: {e['msg']}"
+                             for e in exc.errors())  # fmt: skip
+        raise UsageProblem(f"bad service settings: {problems}") from None
+    secret = settings.api_keys.get_secret_value() if settings.api_keys else None
+    KeyRing.from_sources(secret, settings.api_keys_file)  # bad keys stop here, not at start-up
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # each worker is a process: Prometheus metrics are added up across them from files
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="leadscore-metrics-")
         atexit.register(shutil.rmtree, os.environ[MULTIPROC_ENV], ignore_errors=True)
-    console.print(f"serving {settings.model_uri} on http://{host}:{port} ({workers} worker(s))")
+    note(f"serving {settings.model_uri} on http://{host}:{port} ({workers} worker(s))")
     uvicorn.run(
-        "serving.api:create_app", factory=True, host=host, port=port, workers=workers
+        "leadscore.serving.api:create_app", factory=True, host=host, port=port, workers=workers
     )
+
+
+class ServiceError(LeadscoreError):
+    """The local service started by `try-lead` could not answer."""
 
 
 def try_lead(
@@ -147,55 +116,97 @@ def try_lead(
     """Start the service on a free local port, score one lead over HTTP, print the answer, stop.
 
     A smoke check of a deployment's settings (LEADSCORE_* variables) and the `make demo` step.
+    If the service cannot load a model, it says why (from /readyz) at once.
     """
     import json
     import os
     import secrets
-    import socket
     import subprocess
     import sys
-    import time
-    import urllib.error
-    import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    try:
+        body = lead.read_bytes()
+    except OSError as exc:
+        raise UsageProblem(f"--lead {lead}: cannot read it ({exc.strerror})") from None
     key = os.environ.get("LEADSCORE_DEMO_KEY") or f"demo-{secrets.token_hex(8)}"
     env = os.environ | {"LEADSCORE_API_KEYS": f"{key}:score+admin"}
+    port = _free_port()
     cmd = [sys.executable, "-m", "leadscore", "serve", "--port", str(port)]
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:  # bounded poll until the model is loaded
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
-                    if json.loads(r.read()).get("ready"):
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                err = server.stderr.read().decode() if server.stderr and server.poll() else ""
-                console.print(f"[red]error:[/] the service did not become ready\n{err[-2000:]}")
-                raise typer.Exit(code=1)
-            time.sleep(0.25)
-        request = urllib.request.Request(
-            f"{base}/v1/score?explain={str(explain).lower()}", data=lead.read_bytes(),
-            headers={"X-API-Key": key, "Content-Type": "application/json"}, method="POST",
-        )  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=30) as r:
-                status, answer = r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            status, answer = exc.code, json.loads(exc.read() or b"{}")
-        console.print(f"POST {base}/v1/score -> {status} (key {key})")
-        typer.echo(json.dumps(answer, indent=2))
-        if status != 200:
-            raise typer.Exit(code=1)
+        _wait_ready(server, base, timeout)
+        status, answer = _post(f"{base}/v1/score?explain={str(explain).lower()}", body, key)
     finally:
         server.terminate()
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+    note(f"POST {base}/v1/score -> {status} (key {key})")
+    if status == 422:
+        problems = answer.get("detail") or []
+        raise ServiceError("\n".join(
+            f"{lead}: invalid lead: {'.'.join(map(str, p['loc'][1:])) or 'body'}: {p['msg']}"
+            for p in problems
+        ))  # fmt: skip
+    if status != 200:
+        raise ServiceError(f"the service answered {status}: {json.dumps(answer)[:300]}")
+    typer.echo(json.dumps(answer, indent=2))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_ready(server: object, base: str, timeout: float) -> None:
+    """Poll /readyz until a model is served; fail at once when the service says it cannot load
+    one, or when it exits."""
+    import json
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    assert isinstance(server, subprocess.Popen)
+    deadline = time.monotonic() + timeout
+    while True:  # bounded by the deadline
+        reason = None
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+                if json.loads(r.read()).get("ready"):
+                    return
+        except urllib.error.HTTPError as exc:  # 503: not ready, with the reason
+            reason = json.loads(exc.read() or b"{}").get("error")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet
+        if reason and reason != "loading":
+            raise ServiceError(f"the service cannot serve a model: {reason}")
+        if server.poll() is not None:
+            text = server.stderr.read().decode(errors="replace") if server.stderr else ""
+            last = [line for line in text.splitlines() if line.strip()][-1:] or ["no output"]
+            raise ServiceError(f"the service exited ({server.returncode}): {last[0][:300]}")
+        if time.monotonic() > deadline:
+            raise ServiceError(f"the service was not ready after {timeout:g} s")
+        time.sleep(0.2)
+
+
+def _post(url: str, body: bytes, key: str) -> tuple[int, dict[str, Any]]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, data=body, method="POST",
+        headers={"X-API-Key": key, "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")

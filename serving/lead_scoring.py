@@ -1,7 +1,8 @@
 """Score lead bodies (`{"lead", "account", "contact", "events", "as_of"}`) with a scorer.
 
-Shared by the MLflow pyfunc and (later) the API: validation against the model's own data
-contract, the one-lead feature row, the score.
+The MLflow pyfunc's path: each body checked by the one lead validator
+(:func:`~leadscore.features.payload.validate_lead`, as the API does) against the contract the
+model was trained under, then the one-lead feature row and the score.
 """
 
 from __future__ import annotations
@@ -9,19 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from leadscore.features.config import FeatureConfig
+from leadscore.features.errors import LeadscoreError
+from leadscore.features.payload import (
+    LeadError,
+    LeadPayloadBase,
+    ParsedLead,
+    payload_model,
+    validate_lead,
+)
+from leadscore.serving.runtime import Scorer
 
-from features.config import FeatureConfig
-from features.payload import LeadPayloadBase, payload_model
-from serving.runtime import Scorer
 
+class BadLeadError(LeadscoreError, ValueError):
+    """One or more lead bodies break the contract; `errors` maps each bad body's index to its
+    :class:`~leadscore.features.payload.LeadError`."""
 
-class BadLeadError(ValueError):
-    """One or more lead bodies break the contract; `problems` lists index, field and message."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid lead(s):\n  - " + "\n  - ".join(problems))
+    def __init__(self, errors: dict[int, LeadError]):
+        self.errors = errors
+        super().__init__("\n".join(line for e in errors.values() for line in e.lines()))
 
 
 def model_payload(scorer: Scorer) -> type[LeadPayloadBase]:
@@ -30,30 +37,27 @@ def model_payload(scorer: Scorer) -> type[LeadPayloadBase]:
     return payload_model(config)
 
 
-def parse_bodies(scorer: Scorer, bodies: Sequence[Mapping[str, Any]]) -> list[LeadPayloadBase]:
+def parse_bodies(scorer: Scorer, bodies: Sequence[Mapping[str, Any]]) -> list[ParsedLead]:
     """Validate every body; raise :class:`BadLeadError` naming each bad index and field."""
     model = model_payload(scorer)
-    parsed, problems = [], []
+    parsed, errors = [], {}
     for i, body in enumerate(bodies):
         try:
-            parsed.append(model.model_validate(dict(body)))
-        except ValidationError as exc:
-            for err in exc.errors():
-                where = ".".join(str(p) for p in err["loc"]) or "body"
-                problems.append(f"leads[{i}].{where}: {err['msg']}")
-    if problems:
-        raise BadLeadError(problems)
+            parsed.append(validate_lead(model, body, origin=f"leads[{i}]"))
+        except LeadError as exc:
+            errors[i] = exc
+    if errors:
+        raise BadLeadError(errors)
     return parsed
 
 
-def score_payload(scorer: Scorer, payload: LeadPayloadBase) -> dict[str, Any]:
-    """Score one validated body: the feature row, then the scorer's one-lead path."""
-    lead, account, contact, events = payload.records()
-    as_of = payload.as_of_or_now()
-    row = scorer.feature_row(lead, account, contact, events, as_of)
-    return scorer.score_row(row) | {"as_of": as_of}
+def score_parsed(scorer: Scorer, parsed: ParsedLead) -> dict[str, Any]:
+    """Score one validated lead: the feature row, then the scorer's one-lead path."""
+    row = scorer.feature_row(parsed.lead, parsed.account, parsed.contact, parsed.events,
+                             parsed.as_of)  # fmt: skip
+    return scorer.score_row(row) | {"as_of": parsed.as_of}
 
 
 def score_bodies(scorer: Scorer, bodies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Validate and score lead bodies, in order."""
-    return [score_payload(scorer, p) for p in parse_bodies(scorer, bodies)]
+    return [score_parsed(scorer, p) for p in parse_bodies(scorer, bodies)]

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 
-import mlflow
-from mlflow import MlflowClient
-
-from serving.runtime import SCORER_FILE, Scorer, ScorerError, Thresholds
+from leadscore.serving.registry import (
+    DEFAULT_MODEL_URI,
+    THRESHOLDS_TAG,
+    RegistryError,
+    describe_failure,
+    resolve,
+)
+from leadscore.serving.runtime import SCORER_FILE, Scorer, ScorerError, Thresholds
 
 log = logging.getLogger(__name__)
-DEFAULT_MODEL_URI = "models:/lead-scoring@champion"
-THRESHOLDS_TAG = "leadscore.thresholds"
-REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
 def _scorer_dir(local: Path) -> Path:
@@ -27,34 +27,44 @@ def _scorer_dir(local: Path) -> Path:
     raise ScorerError(f"{local}: neither a leadscore model directory nor a logged leadscore pyfunc")
 
 
+def _download(uri: str) -> Path:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except MlflowException as exc:
+        raise RegistryError(describe_failure(exc, uri)) from exc
+    except OSError as exc:
+        raise RegistryError(f"cannot download {uri}: {exc}") from exc
+
+
 def load_scorer(uri: str = DEFAULT_MODEL_URI) -> Scorer:
     """Resolve `uri` (registry alias or version, run, or local path) to a ready scorer.
 
     The registry name, version and alias are recorded in `scorer.meta` (`model_name`,
     `version`, `alias`). For a registry URI, the version's `leadscore.thresholds` tag (written
     by `leadscore policy set`) replaces the thresholds logged with the model; a plain path or
-    run URI keeps the logged ones.
+    run URI keeps the logged ones. Raises :class:`~leadscore.serving.registry.RegistryError`
+    or :class:`~leadscore.serving.runtime.ScorerError` naming the cause.
     """
     local = Path(uri)
     if local.exists():
         return Scorer.from_dir(_scorer_dir(local))
-    match = REGISTRY_URI.match(uri)
-    name = alias = version = None
-    tag = None
-    if match:
-        name, alias, version = match["name"], match["alias"], match["version"]
-        client = MlflowClient()
-        if alias:
-            mv = client.get_model_version_by_alias(name, alias)
-        else:
-            mv = client.get_model_version(name, str(version))
-        version = str(mv.version)
-        tag = (mv.tags or {}).get(THRESHOLDS_TAG)
-        uri = f"models:/{name}/{version}"  # pin: the alias may move while we download
-    downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    scorer = Scorer.from_dir(_scorer_dir(downloaded))
-    if name:
-        scorer.meta |= {"model_name": name, "version": version, "alias": alias}
+    registered = resolve(uri)
+    if registered is None:
+        if ":/" not in uri:
+            raise ScorerError(f"{uri}: no such model directory, and not a models:/ or runs:/ URI")
+        return Scorer.from_dir(_scorer_dir(_download(uri)))
+    # pin the version: the alias may move while we download
+    pinned = f"models:/{registered.name}/{registered.version}"
+    scorer = Scorer.from_dir(_scorer_dir(_download(pinned)))
+    scorer.meta |= {
+        "model_name": registered.name,
+        "version": registered.version,
+        "alias": registered.alias,
+    }
+    tag = registered.tags.get(THRESHOLDS_TAG)
     if tag:
         scorer.thresholds = thresholds_from_tag(tag)
     return scorer

@@ -25,8 +25,8 @@ from mlflow.types.schema import (
     Schema,
 )
 
-from features.config import FeatureConfig
-from features.contract import Column, schemas
+from leadscore.features.config import FeatureConfig
+from leadscore.features.schema import Column, schemas
 
 _TYPES = {
     "number": DataType.double,

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from features.spec import Feature
+from leadscore.features.spec import Feature
 
 TINY_SUM = 1e-6  # |sum of log-odds contributions| below this counts as "they cancel out"
 GROUPS = ("fit", "engagement", "sales")

@@ -22,18 +22,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from features.config import default_config_dir
-from features.criteria import CriteriaResult
-from features.spec import EventFilter
+from leadscore.features.config import ConfigError
+from leadscore.features.configdir import config_file
+from leadscore.features.criteria.check import CriteriaResult
+from leadscore.features.spec import EventFilter
+from leadscore.features.yamlfile import load_yaml
 
 Action = Literal["route_to_sales", "qualify", "nurture"]
 ROUTING_FILE = "routing.yaml"
 
 
-class RoutingError(ValueError):
+class RoutingError(ConfigError):
     """The routing file is missing or says something this code cannot apply."""
 
 
@@ -73,6 +74,12 @@ class RoutingConfig(BaseModel):
     hand_raisers: tuple[HandRaiser, ...] = ()
     hand_raiser_within_days: float | None = Field(default=None, gt=0)
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return str(value) if number else value
+
 
 @dataclass(frozen=True)
 class Recommendation:
@@ -84,28 +91,18 @@ class Recommendation:
 
 
 def default_routing_path() -> Path:
-    """`routing.yaml` in the config directory (`$LEADSCORE_CONFIG_DIR` or `config/`)."""
-    return default_config_dir() / ROUTING_FILE
+    """`routing.yaml` in the config directory (``$LEADSCORE_CONFIG_DIR`` or the packaged
+    defaults)."""
+    return config_file(ROUTING_FILE)
 
 
 def load_routing(path: Path | str | None = None) -> RoutingConfig:
     """Read and validate a routing file (default: :func:`default_routing_path`)."""
     file = Path(path) if path is not None else default_routing_path()
-    if not file.is_file():
-        raise RoutingError(f"{file}: routing file not found")
     try:
-        data = yaml.safe_load(file.read_text())
-        if isinstance(data, dict) and isinstance(data.get("version"), int | float):
-            data["version"] = str(data["version"])
-        return RoutingConfig.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise RoutingError(f"{file}: not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err['loc']) or 'file'}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise RoutingError(f"{file}: invalid routing:\n  - " + "\n  - ".join(problems)) from exc
+        return load_yaml(file, RoutingConfig, "routing file")
+    except ConfigError as exc:
+        raise RoutingError(exc.origin, exc.problems) from None
 
 
 def hand_raise(

@@ -21,8 +21,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.online import OnlineBuilder
-from features.spec import Feature, FeatureSpec
+from leadscore.features.errors import LeadscoreError
+from leadscore.features.online import OnlineBuilder
+from leadscore.features.spec import Feature, FeatureSpec
 
 BOOSTER_FILE = "model.lgb"
 SCORER_FILE = "scorer.json"
@@ -30,7 +31,7 @@ FORMAT_VERSION = 1
 TIERS = ("A", "B", "C", "D")
 
 
-class ScorerError(ValueError):
+class ScorerError(LeadscoreError, ValueError):
     """A model directory cannot be served by this code (missing file, unknown format)."""
 
 

@@ -9,7 +9,7 @@
 * ``LEADSCORE_ROUTING_FILE``: hand-raiser events for ``recommended_action`` (default
   ``config/routing.yaml``);
 * ``LEADSCORE_API_KEYS`` (``KEY:SCOPE[+SCOPE],...``) and/or ``LEADSCORE_API_KEYS_FILE``
-  (:mod:`serving.auth`);
+  (:mod:`leadscore.serving.auth`);
 * ``LEADSCORE_MAX_BATCH`` (1000 leads) and ``LEADSCORE_MAX_BODY_BYTES`` (10 MiB): 413 above;
 * ``LEADSCORE_TOP_REASONS`` (3): positive and negative reasons returned per lead;
 * ``LEADSCORE_RELOAD_INTERVAL_SECONDS`` (60): how often the model watcher looks for a new
@@ -26,9 +26,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from features.criteria import default_criteria_path
-from serving.loader import DEFAULT_MODEL_URI
-from serving.routing import default_routing_path
+from leadscore.features.criteria.rules import default_criteria_path
+from leadscore.serving.registry import DEFAULT_MODEL_URI
+from leadscore.serving.routing import default_routing_path
 
 
 class Settings(BaseSettings):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.config import FeatureConfig, load_feature_config
+from leadscore.features.config import FeatureConfig, load_feature_config
 
 BUNDLE_SEED = 11
 BUNDLE_LEADS = 300

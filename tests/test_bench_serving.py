@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.runtime import Scorer
+from leadscore.serving.runtime import Scorer
 from tests.serving.leads import build_toy_model, random_body
 
 ROOT = Path(__file__).resolve().parent.parent

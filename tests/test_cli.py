@@ -54,8 +54,8 @@ def test_bad_input_exits_with_the_contract_message(tmp_path: Path) -> None:
     out = tmp_path / "x.parquet"
     args = ["features", "build", "--data", str(tmp_path), "--as-of-days", "7", "--out", str(out)]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2
-    assert "unparseable timestamp" in result.output
+    assert result.exit_code == 1
+    assert "error: events (" in result.output and "unparseable timestamp" in result.output
     assert not out.exists()
 
 

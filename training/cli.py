@@ -1,26 +1,19 @@
-"""`leadscore train`: learn, calibrate, evaluate and register a model."""
+"""`leadscore train`, `promote` and `policy set`: thin commands over :mod:`leadscore.training`.
+
+Heavy libraries are imported inside the commands (`leadscore --help` starts at once); errors are
+raised and printed as one line each by the shared command group.
+"""
 
 from __future__ import annotations
 
-import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from features.config import ConfigError, load_feature_config
-from features.contract import DataContractError
-from features.criteria import CriteriaError
-from features.sources import load_source
-from training.config import load_training_config
-from training.data import TrainingDataError
-from training.tracking import configure, tracking_uri
-from training.train import train_model
-
-log = logging.getLogger(__name__)
-console = Console(stderr=True, soft_wrap=True)  # errors stay on one line: greppable
+from leadscore.features.console import group, note, out, text_table
+from leadscore.features.errors import UsageProblem
 
 
 class TargetOpt(StrEnum):
@@ -56,26 +49,27 @@ def train(
     ] = None,
 ) -> None:
     """Train LightGBM on point-in-time snapshots; log everything to MLflow; register a version."""
-    try:
-        cfg = load_training_config(config)
-        label = cfg.label.model_copy(
-            update={k: v for k, v in {"target": target and target.value,
-                                       "horizon_days": horizon_days}.items() if v is not None}
-        )  # fmt: skip
-        cfg = cfg.model_copy(update={"label": label})
-        if as_of_days is not None:
-            cfg = cfg.model_copy(
-                update={"snapshot_ages": (as_of_days,), "reference_age": as_of_days}
-            )
-        fcfg = load_feature_config(features_config)
-        crm = load_source(data, fcfg)
-        result = train_model(
-            crm, fcfg, cfg, model_name=model_name, experiment=experiment, criteria_path=criteria,
-            progress=lambda msg: console.print(f"[dim]{msg} ...[/]"),
-        )  # fmt: skip
-    except (ConfigError, CriteriaError, DataContractError, TrainingDataError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from exc
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.sources import load_source
+    from leadscore.serving.registry import tracking_uri
+    from leadscore.training.config import load_training_config
+    from leadscore.training.train import train_model
+
+    cfg = load_training_config(config)
+    label = cfg.label.model_copy(
+        update={k: v for k, v in {"target": target and target.value,
+                                   "horizon_days": horizon_days}.items() if v is not None}
+    )  # fmt: skip
+    cfg = cfg.model_copy(update={"label": label})
+    if as_of_days is not None:
+        cfg = cfg.model_copy(update={"snapshot_ages": (as_of_days,), "reference_age": as_of_days})
+    fcfg = load_feature_config(features_config)
+    note(f"reading {data} ...")
+    crm = load_source(data, fcfg)
+    result = train_model(
+        crm, fcfg, cfg, model_name=model_name, experiment=experiment, criteria_path=criteria,
+        progress=lambda msg: note(f"{msg} ..."),
+    )  # fmt: skip
     m = result.metrics
     ts = result.training_set
     lines = [
@@ -104,8 +98,7 @@ def train(
                  f"{m['criteria_test_precision']:.3f}, recall {m['criteria_test_recall']:.3f}"),
         *[("note", n) for n in result.notes],
     ]  # fmt: skip
-    width = max(len(k) for k, _ in lines)
-    typer.echo("\n".join(f"{k:<{width}}  {v}" for k, v in lines))
+    out().print(text_table(("", ""), lines))
 
 
 def promote(
@@ -123,21 +116,20 @@ def promote(
     config: Annotated[Path | None, typer.Option(help="training.yaml (default: config/).")] = None,
 ) -> None:
     """Make the challenger (or --version N) champion if it is at least as good on the same rows."""
-    from training.lifecycle import LifecycleError
-    from training.lifecycle import promote as run_promote
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.sources import load_source
+    from leadscore.training.config import load_training_config
+    from leadscore.training.lifecycle import promote as run_promote
+    from leadscore.training.tracking import configure
 
-    try:
-        cfg = load_training_config(config)
-        configure()
-        source = None
-        if data is not None:
-            fcfg = load_feature_config()
-            source = (load_source(data, fcfg), fcfg)
-        name = model_name or cfg.mlflow.model_name
-        result = run_promote(name, cfg, version=version, force=force, data=source)
-    except (ConfigError, DataContractError, LifecycleError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from exc
+    cfg = load_training_config(config)
+    configure()
+    source = None
+    if data is not None:
+        fcfg = load_feature_config()
+        source = (load_source(data, fcfg), fcfg)
+    name = model_name or cfg.mlflow.model_name
+    result = run_promote(name, cfg, version=version, force=force, data=source)
     typer.echo(result.table())
     if result.champion == result.candidate:
         typer.echo(f"{name} version {result.candidate} is already champion; nothing to do")
@@ -154,9 +146,7 @@ def promote(
         raise typer.Exit(code=1)
 
 
-policy_app = typer.Typer(
-    help="The MQL policy: change thresholds without retraining.", no_args_is_help=True
-)
+policy_app = group("The MQL policy: change thresholds without retraining.")
 
 
 @policy_app.command("set")
@@ -177,20 +167,17 @@ def policy_set(
     config: Annotated[Path | None, typer.Option(help="training.yaml (default: config/).")] = None,
 ) -> None:
     """Recompute a version's thresholds from its logged held-out scores; scorers pick them up."""
-    from training.lifecycle import LifecycleError, set_policy
-
     if (capacity is None) == (precision is None):
-        console.print("[red]error:[/] give exactly one of --capacity or --precision")
-        raise typer.Exit(code=2)
+        raise UsageProblem("give exactly one of --capacity or --precision")
+    from leadscore.training.config import load_training_config
+    from leadscore.training.lifecycle import set_policy
+    from leadscore.training.tracking import configure
+
     kind, value = ("capacity", capacity) if capacity is not None else ("precision", precision)
-    try:
-        cfg = load_training_config(config)
-        configure()
-        name = model_name or cfg.mlflow.model_name
-        target, tag = set_policy(name, kind, float(value or 0), version)
-    except (ConfigError, LifecycleError) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(code=2) from exc
+    cfg = load_training_config(config)
+    configure()
+    name = model_name or cfg.mlflow.model_name
+    target, tag = set_policy(name, kind, float(value or 0), version)
     typer.echo(
         f"{name} version {target}: policy {kind} {value:g} -> threshold "
         f"{tag['global_threshold']:.4f} (revision {tag['revision']}); per source: "

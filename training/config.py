@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.config import ConfigError, default_config_dir
+from leadscore.features.configdir import config_file
+from leadscore.features.yamlfile import load_yaml
+from leadscore.serving.registry import DEFAULT_MODEL_NAME
 
 
 class _Strict(BaseModel):
@@ -70,7 +71,7 @@ class PromotionConfig(_Strict):
 
 class MlflowConfig(_Strict):
     experiment: str = "leadscore"
-    model_name: str = "lead-scoring"
+    model_name: str = DEFAULT_MODEL_NAME
 
 
 class TrainingConfig(_Strict):
@@ -102,10 +103,5 @@ class TrainingConfig(_Strict):
 
 def load_training_config(path: Path | str | None = None) -> TrainingConfig:
     """Read and validate `training.yaml` (default: in the config directory)."""
-    file = Path(path) if path is not None else default_config_dir() / "training.yaml"
-    if not file.is_file():
-        raise ConfigError(f"{file}: training config not found")
-    try:
-        return TrainingConfig.model_validate(yaml.safe_load(file.read_text()) or {})
-    except ValidationError as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
+    file = Path(path) if path is not None else config_file("training.yaml")
+    return load_yaml(file, TrainingConfig, "training config")

@@ -9,16 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.contract import CrmData
-from features.labels import exclusion_counts, label_snapshots
-from features.snapshot import as_of_after_creation, snapshot
-from features.spec import FeatureSpec
-from training.config import TrainingConfig
+from leadscore.features.contract import CrmData
+from leadscore.features.errors import LeadscoreError
+from leadscore.features.labels import exclusion_counts, label_snapshots
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.spec import FeatureSpec
+from leadscore.training.config import TrainingConfig
 
 SPLITS = ("train", "stop", "calib", "test")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(LeadscoreError, ValueError):
     """The data cannot support a trustworthy model; the message says why, with counts."""
 
 

@@ -19,23 +19,30 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from features.config import FeatureConfig
-from features.contract import CrmData
-from features.labels import label_snapshots
-from features.snapshot import as_of_after_creation, snapshot
-from serving.loader import THRESHOLDS_TAG, load_scorer
-from serving.runtime import Scorer
-from training.config import PolicyConfig, TrainingConfig
-from training.data import time_split
-from training.evaluate import binary_metrics
-from training.policy import compute_thresholds, policy_rows
-from training.tracking import CHALLENGER, CHAMPION
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import CrmData
+from leadscore.features.errors import LeadscoreError
+from leadscore.features.labels import label_snapshots
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.serving.loader import load_scorer
+from leadscore.serving.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PROMOTED_AT_TAG,
+    REPLACED_TAG,
+    THRESHOLDS_TAG,
+)
+from leadscore.serving.runtime import Scorer
+from leadscore.training.config import PolicyConfig, TrainingConfig
+from leadscore.training.data import time_split
+from leadscore.training.evaluate import binary_metrics
+from leadscore.training.policy import compute_thresholds, policy_rows
 
 HELD_OUT = "heldout/calib_scores.parquet"
 TEST_ROWS = "heldout/test_snapshots.parquet"
 
 
-class LifecycleError(ValueError):
+class LifecycleError(LeadscoreError, ValueError):
     """A promotion or policy change cannot be done as asked; the message says why."""
 
 
@@ -173,10 +180,10 @@ def promote(
     result = compare(client, name, candidate, champion, cfg, data)
     if result.passed or force:
         client.set_registered_model_alias(name, CHAMPION, candidate)
-        client.set_model_version_tag(name, candidate, "leadscore.promoted_at",
+        client.set_model_version_tag(name, candidate, PROMOTED_AT_TAG,
                                      datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
         if champion and champion != candidate:
-            client.set_model_version_tag(name, candidate, "leadscore.replaced", champion)
+            client.set_model_version_tag(name, candidate, REPLACED_TAG, champion)
     return result
 
 

@@ -16,9 +16,9 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from features.spec import FeatureSpec
-from serving.runtime import Calibrator, Encoding
-from training.config import ModelConfig
+from leadscore.features.spec import FeatureSpec
+from leadscore.serving.runtime import Calibrator, Encoding
+from leadscore.training.config import ModelConfig
 
 log = logging.getLogger(__name__)
 

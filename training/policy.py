@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.runtime import Thresholds
-from training.config import PolicyConfig
+from leadscore.serving.runtime import Thresholds
+from leadscore.training.config import PolicyConfig
 
 
 def policy_dict(cfg: PolicyConfig) -> dict[str, Any]:

@@ -12,19 +12,17 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-import serving.pyfunc_model
-from features.config import FeatureConfig
-from serving.mlflow_schema import signature, synthetic_example
+from leadscore.features.config import FeatureConfig
+from leadscore.serving.mlflow_schema import signature, synthetic_example
+from leadscore.serving.registry import (
+    ALIASES_AT_CREATION_TAG,
+    CHALLENGER,
+    CHAMPION,
+    MODEL_CODE,
+    tracking_uri,
+)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-CHALLENGER, CHAMPION = "challenger", "champion"
-
-
-def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI`, else a local SQLite store (MLflow 3's default backend)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def configure() -> MlflowClient:
@@ -47,7 +45,7 @@ def log_scorer_model(scorer_dir: Path, config: FeatureConfig, model_name: str) -
     frame = pd.DataFrame([{k: example[k] for k in ("lead", "account", "contact", "events")}])
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=str(Path(serving.pyfunc_model.__file__)),
+        python_model=str(MODEL_CODE),
         artifacts={"scorer": str(scorer_dir)},
         signature=signature(config),
         input_example=(frame, {"as_of": example["as_of"]}),
@@ -74,7 +72,7 @@ def set_aliases(client: MlflowClient, model_name: str, version: str) -> list[str
         client.set_registered_model_alias(model_name, CHAMPION, version)
         aliases.append(CHAMPION)
     client.set_model_version_tag(
-        model_name, version, "leadscore.aliases_at_creation", ",".join(aliases)
+        model_name, version, ALIASES_AT_CREATION_TAG, ",".join(aliases)
     )
     return aliases
 

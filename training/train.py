@@ -15,18 +15,25 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from features.config import FeatureConfig
-from features.contract import CrmData
-from features.criteria import criteria_frame, load_criteria
-from features.criteria_stats import baseline_metrics
-from features.spec import build_spec
-from serving.runtime import Encoding, Scorer, TierCuts
-from training.config import TrainingConfig
-from training.data import TrainingSet, build_training_set
-from training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
-from training.models import choose_calibrator, fit_booster, fit_logreg
-from training.policy import compute_thresholds, policy_rows
-from training.tracking import configure, flat_params, log_scorer_model, set_aliases, start_run
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import CrmData
+from leadscore.features.criteria.evidence import baseline_metrics, criteria_frame
+from leadscore.features.criteria.rules import load_criteria
+from leadscore.features.spec import build_spec
+from leadscore.serving.registry import RUN_VERSION_TAG
+from leadscore.serving.runtime import Encoding, Scorer, TierCuts
+from leadscore.training.config import TrainingConfig
+from leadscore.training.data import TrainingSet, build_training_set
+from leadscore.training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
+from leadscore.training.models import choose_calibrator, fit_booster, fit_logreg
+from leadscore.training.policy import compute_thresholds, policy_rows
+from leadscore.training.tracking import (
+    configure,
+    flat_params,
+    log_scorer_model,
+    set_aliases,
+    start_run,
+)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -237,7 +244,7 @@ def train_model(
         scorer_dir = scorer.save(out / "scorer")
         _, version = log_scorer_model(scorer_dir, feature_config, model_name)
         aliases = set_aliases(client, model_name, version)
-        mlflow.set_tag("leadscore.model_version", version)
+        mlflow.set_tag(RUN_VERSION_TAG, version)
         run_id = run.info.run_id
     scorer.meta["version"] = version
     return TrainResult(run_id, model_name, version, aliases, metrics, ts, scorer, notes)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.config import FeatureConfig, load_feature_config
-from features.contract import CrmData, DataContractError
-from features.sources.canonical import from_frames, load_canonical
-from features.sources.leadforge import is_leadforge_bundle, load_leadforge
+from leadscore.features.config import FeatureConfig, load_feature_config
+from leadscore.features.contract import CrmData
+from leadscore.features.schema import DataContractError
+from leadscore.features.sources.canonical import from_frames, load_canonical
+from leadscore.features.sources.leadforge import is_leadforge_bundle, load_leadforge
 
 __all__ = ["from_frames", "load_source"]
 

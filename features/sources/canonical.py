@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from features.config import FeatureConfig
-from features.contract import TABLES, CrmData, DataContractError, parse_timestamps, validate
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import CrmData, parse_timestamps, validate
+from leadscore.features.schema import TABLES, DataContractError
 
 
 def _read(path: Path) -> pd.DataFrame:

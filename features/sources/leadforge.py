@@ -20,8 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.config import FeatureConfig
-from features.contract import CrmData, DataContractError, validate
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import CrmData, validate
+from leadscore.features.schema import DataContractError
 
 MODES = ("research_instructor", "student_public")
 TASK = "converted_within_90_days"

@@ -1,5 +1,5 @@
 """The scoring API (FastAPI): `create_app()` builds it; `leadscore serve` runs it with uvicorn."""
 
-from serving.api.app import create_app
+from leadscore.serving.api.app import create_app
 
 __all__ = ["create_app"]

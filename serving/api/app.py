@@ -18,15 +18,15 @@ from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from serving.api.bodies import BodyError
-from serving.api.metrics import Metrics
-from serving.api.openapi import build_openapi
-from serving.api.routes import router
-from serving.api.service import ModelHolder, ModelRefused, build_served
-from serving.api.watcher import CheckResult, ModelWatcher
-from serving.auth import KeyRing
-from serving.runtime import Scorer
-from serving.settings import Settings
+from leadscore.serving.api.bodies import BodyError
+from leadscore.serving.api.metrics import Metrics
+from leadscore.serving.api.openapi import build_openapi
+from leadscore.serving.api.routes import router
+from leadscore.serving.api.service import ModelHolder, ModelRefused, build_served
+from leadscore.serving.api.watcher import CheckResult, ModelWatcher
+from leadscore.serving.auth import KeyRing
+from leadscore.serving.runtime import Scorer
+from leadscore.serving.settings import Settings
 
 log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]

@@ -1,6 +1,6 @@
 """Example request bodies for the OpenAPI document, derived from the data contract.
 
-The base is :func:`serving.mlflow_schema.synthetic_example` (a made-up lead with about 20
+The base is :func:`leadscore.serving.mlflow_schema.synthetic_example` (a made-up lead with about 20
 events, the one logged with the model). Fields the served contract does not have are dropped;
 custom fields it declares are filled with a plausible value (dated ones as `field_update`
 events), so the example always validates against the model being served.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from features.config import CustomField, FeatureConfig
-from features.contract import schemas
-from serving.mlflow_schema import synthetic_example
+from leadscore.features.config import CustomField, FeatureConfig
+from leadscore.features.schema import schemas
+from leadscore.serving.mlflow_schema import synthetic_example
 
 _TABLES = {"lead": "leads", "account": "accounts", "contact": "contacts"}
 

@@ -3,8 +3,8 @@
 The scoring routes validate their bodies against the served model's own contract, so the
 request schemas (lead, account, contact, events, custom fields included) and the examples (a
 complete lead with about 20 events, and the response the model gives it) are attached here,
-from the :class:`~serving.api.service.Served` model. The document is rebuilt when the model
-changes.
+from the :class:`~leadscore.serving.api.service.Served` model. The document is rebuilt when the
+model changes.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from serving.api.examples import batch_example
-from serving.api.service import Served
-from serving.settings import Settings
+from leadscore.serving.api.examples import batch_example
+from leadscore.serving.api.service import Served
+from leadscore.serving.settings import Settings
 
 REF = "#/components/schemas/{model}"
 SCORE_PATH, BATCH_PATH = "/v1/score", "/v1/score/batch"

@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-import pydantic_core
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
-from serving.api.bodies import BodyError, parse_lead
-from serving.api.metrics import CONTENT_TYPE, Metrics
-from serving.api.schemas import (
+from leadscore.serving.api.bodies import BodyError, json_body, parse_lead
+from leadscore.serving.api.metrics import CONTENT_TYPE, Metrics
+from leadscore.serving.api.schemas import (
     BatchResponse,
     FeatureInfo,
     Health,
@@ -21,10 +20,10 @@ from serving.api.schemas import (
     ScoreResponse,
     ThresholdInfo,
 )
-from serving.api.service import ModelHolder, Served, score_lead
-from serving.api.watcher import ModelWatcher
-from serving.auth import AdminKey, ScoreKey
-from serving.settings import Settings
+from leadscore.serving.api.service import ModelHolder, Served, score_lead
+from leadscore.serving.api.watcher import ModelWatcher
+from leadscore.serving.auth import AdminKey, ScoreKey
+from leadscore.serving.settings import Settings
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -71,15 +70,6 @@ CurrentModel = Annotated[Served, Depends(_served)]
 RawBody = Annotated[bytes, Depends(_body)]
 
 
-def _json(body: bytes) -> Any:
-    """Parse JSON (NaN and Infinity are read, so the contract can name them)."""
-    try:
-        return pydantic_core.from_json(body, allow_inf_nan=True)
-    except ValueError as exc:
-        problem = {"loc": ["body"], "msg": f"invalid JSON: {exc}", "type": "json_invalid"}
-        raise BodyError([problem]) from None
-
-
 @router.post(
     "/v1/score", response_model=ScoreResponse, tags=["scoring"], responses=_ERRORS,
     summary="Score one lead: MQL probability, tier, reasons, SQL criteria and next action",
@@ -96,7 +86,7 @@ async def score(
     same body). History after `as_of` (default: now) is refused."""
     # async on purpose: about 1 ms of CPU, and a worker runs one at a time anyway (GIL); a
     # thread-pool hand-off per dependency and endpoint cost more than the scoring itself
-    payload = parse_lead(served.payload, _json(body))
+    payload = parse_lead(served.payload, json_body(body))
     result = score_lead(served, payload, explain, settings.top_reasons, datetime.now(UTC))
     metrics.scores.labels(result.tier).inc()
     return result
@@ -115,7 +105,7 @@ def score_batch(
     explain: Annotated[bool, Query(description="Compute reasons (about 1 ms a lead).")] = False,
 ) -> BatchResponse:
     """Score `{"leads": [...]}` in order; every bad lead is listed by index and field."""
-    data = _json(body)
+    data = json_body(body)
     if not isinstance(data, dict):
         raise BodyError([{"loc": ["body"], "msg": 'expected an object {"leads": [...]}',
                           "type": "dict_type"}])  # fmt: skip

@@ -1,8 +1,8 @@
 """Typed response bodies of the scoring API.
 
-Request bodies are the data contract's payload models (:mod:`features.payload`), built from
-the served model's own feature config, so they are attached to the OpenAPI document at
-startup (:mod:`serving.api.openapi`) rather than declared here.
+Request bodies are the data contract's payload models (:mod:`~leadscore.features.payload`), built
+from the served model's own feature config, so they are attached to the OpenAPI document
+at startup (:mod:`leadscore.serving.api.openapi`) rather than declared here.
 """
 
 from __future__ import annotations
@@ -111,6 +111,11 @@ class ScoreResponse(_Out):
     sql_criteria: SqlCriteria
     recommended_action: Action
     unknown_categories: list[UnknownCategory]
+    ignored_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields of the body that no feature reads (e.g. a CRM's own keys), as "
+        "entity.field; a key within two edits of a known field is refused instead.",
+    )
     scored_at: datetime
 
 

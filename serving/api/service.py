@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from features.config import FeatureConfig
-from features.criteria import Criteria, CriteriaResult, check, lead_row, load_criteria
-from features.payload import LeadPayloadBase, payload_model
-from features.spec import DType, Kind, build_spec
-from serving.api.bodies import Lead, parse_lead
-from serving.api.examples import example_body
-from serving.api.schemas import (
+from leadscore.features.config import FeatureConfig
+from leadscore.features.criteria.check import CriteriaResult, check, lead_row
+from leadscore.features.criteria.rules import Criteria, load_criteria
+from leadscore.features.payload import LeadPayloadBase, ParsedLead, payload_model
+from leadscore.features.spec import DType, Kind, build_spec
+from leadscore.serving.api.bodies import parse_lead
+from leadscore.serving.api.examples import example_body
+from leadscore.serving.api.schemas import (
     Action,
     CriterionOut,
     ModelRef,
@@ -32,11 +33,11 @@ from serving.api.schemas import (
     SqlCriteria,
     UnknownCategory,
 )
-from serving.loader import load_scorer
-from serving.reasons import GROUPS, Reason, explain, json_value
-from serving.routing import RoutingConfig, load_routing, recommend
-from serving.runtime import Scorer
-from serving.settings import Settings
+from leadscore.serving.loader import load_scorer
+from leadscore.serving.reasons import GROUPS, Reason, explain, json_value
+from leadscore.serving.routing import RoutingConfig, load_routing, recommend
+from leadscore.serving.runtime import Scorer
+from leadscore.serving.settings import Settings
 
 log = logging.getLogger(__name__)
 _SLOPE_STEP = 1e-3  # log-odds step of the finite-difference slope (reasons fallback)
@@ -107,7 +108,7 @@ def _criteria_out(result: CriteriaResult) -> SqlCriteria:
 
 
 def score_lead(
-    served: Served, parsed: Lead, explain_it: bool, top: int, scored_at: datetime
+    served: Served, parsed: ParsedLead, explain_it: bool, top: int, scored_at: datetime
 ) -> ScoreResponse:
     """Score one validated lead: probability, tier, reasons on demand, criteria, action."""
     scorer = served.scorer
@@ -157,6 +158,7 @@ def score_lead(
             action=action.action, reason=action.reason, criteria=list(action.criteria)
         ),
         unknown_categories=unknown,
+        ignored_fields=list(parsed.ignored_fields),
         scored_at=scored_at,
     )
 

@@ -4,7 +4,7 @@ MLflow's own server resolves its model once at start-up (MLflow issue #4039). He
 background task polls the registry every `LEADSCORE_RELOAD_INTERVAL_SECONDS`: when the alias
 (`champion`) points at another version, or that version's `leadscore.thresholds` tag changed
 (`leadscore policy set`), the new model is built next to the one serving
-(:func:`~serving.api.service.build_served` loads it and scores the example lead), then
+(:func:`~leadscore.serving.api.service.build_served` loads it and scores the example lead), then
 installed with one assignment. Requests read the holder once, so in-flight requests finish on
 the version they started with. A version that fails to load or to score is refused, logged,
 counted and shown in `/v1/model` and `/readyz`; the old one keeps serving and the refused
@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from mlflow import MlflowClient
 
-from serving.loader import REGISTRY_URI, THRESHOLDS_TAG, thresholds_from_tag
-from serving.runtime import Scorer
+from leadscore.serving.loader import thresholds_from_tag
+from leadscore.serving.registry import THRESHOLDS_TAG, resolve
+from leadscore.serving.runtime import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,11 @@ Stamp = tuple[str, int]  # (registry version, thresholds revision)
 
 def registry_stamp(uri: str) -> Stamp | None:
     """What a registry URI points at now; None for a path or run URI (nothing to watch)."""
-    match = REGISTRY_URI.match(uri)
-    if not match:
+    registered = resolve(uri)
+    if registered is None:
         return None
-    client = MlflowClient()
-    if match["alias"]:
-        mv = client.get_model_version_by_alias(match["name"], match["alias"])
-    else:
-        mv = client.get_model_version(match["name"], match["version"])
-    tag = (mv.tags or {}).get(THRESHOLDS_TAG)
-    return str(mv.version), thresholds_from_tag(tag).revision if tag else 0
+    tag = registered.tags.get(THRESHOLDS_TAG)
+    return registered.version, thresholds_from_tag(tag).revision if tag else 0
 
 
 def served_stamp(scorer: Scorer) -> Stamp:

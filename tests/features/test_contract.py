@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.config import FeatureConfig
-from features.contract import DataContractError, UnseenCategoryWarning, validate
-from features.sources import from_frames, load_source
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import validate
+from leadscore.features.schema import DataContractError, UnseenCategoryWarning
+from leadscore.features.sources import from_frames, load_source
 
 Tables = dict[str, pd.DataFrame]
 Factory = Callable[[], Tables]

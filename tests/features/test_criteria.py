@@ -17,25 +17,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from features.config import FeatureConfig
-from features.criteria import (
+from leadscore.features.config import FeatureConfig
+from leadscore.features.criteria.check import check, criterion_status, lead_row, verdict_of
+from leadscore.features.criteria.evidence import criteria_frame, evaluate_frame, sql_ready
+from leadscore.features.criteria.rules import (
     BoundCriterion,
     Criteria,
     CriteriaError,
-    check,
-    criteria_frame,
-    criterion_status,
-    evaluate_frame,
-    lead_row,
     load_criteria,
     parse_criteria,
-    sql_ready,
-    verdict_of,
 )
-from features.online import OnlineBuilder
-from features.snapshot import as_of_after_creation, snapshot
-from features.sources import from_frames
-from features.spec import build_spec
+from leadscore.features.online import OnlineBuilder
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.sources import from_frames
+from leadscore.features.spec import build_spec
 
 Factory = Callable[[], dict[str, pd.DataFrame]]
 HEAD = "version: '1'\nowner: revops\nreviewed_on: 2024-06-30\ncriteria:\n"
@@ -405,7 +400,7 @@ def _mixed(config: FeatureConfig) -> Criteria:
 @given(st.lists(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in POOLS.items()}),
                 min_size=1, max_size=12))  # fmt: skip
 def test_frame_and_one_lead_check_agree(rows: list[dict[str, Any]]) -> None:
-    from features.config import load_feature_config
+    from leadscore.features.config import load_feature_config
 
     criteria = _mixed(load_feature_config())
     frame = pd.DataFrame(rows)
@@ -474,7 +469,7 @@ runner = CliRunner()
 
 def _criteria_cli() -> typer.Typer:
     """`leadscore` with only the criteria commands (no training or serving imports)."""
-    from features.cli import criteria_app
+    from leadscore.features.cli import criteria_app
 
     app = typer.Typer()
     app.add_typer(criteria_app, name="criteria")
@@ -516,7 +511,7 @@ def test_cli_check_json_with_a_missing_field(tmp_path: Path) -> None:
     path = _lead_json(tmp_path, account=account)
     result = runner.invoke(app, ["criteria", "check", "--lead", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    out = json.loads(result.stdout)
     assert out["verdict"] == "needs_qualification"
     assert out["summary"] == "6 of 7 required criteria met; unknown: budget_capacity"
     assert out["lead_id"] == "L1"
@@ -540,12 +535,13 @@ def test_cli_check_fails_cleanly(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(_yaml(_crit("size", operator=">>")))
     result = runner.invoke(app, ["criteria", "check", "--lead", str(lead), "--criteria", str(bad)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a failure: the file is wrong, not the command line
     assert "criterion 'size' (line 5): unknown operator '>>'" in result.output
     assert "Traceback" not in result.output
     broken = _lead_json(tmp_path, lead={"lead_id": "L1"})
     result = runner.invoke(app, ["criteria", "check", "--lead", str(broken)])
-    assert result.exit_code == 2
-    assert "invalid lead: lead.created_at: Field required" in result.output
+    assert result.exit_code == 1
+    assert f"error: {broken}: invalid lead: lead.created_at: Field required" in result.output
     missing = runner.invoke(app, ["criteria", "check", "--lead", str(tmp_path / "nope.json")])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 2  # usage: the option names a file that is not there
+    assert "--lead" in missing.output and "nope.json" in missing.output

@@ -14,21 +14,22 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from features.config import FeatureConfig
-from features.contract import CrmData
-from features.criteria import evaluate_frame, parse_criteria
-from features.criteria_stats import (
+from leadscore.features.config import FeatureConfig
+from leadscore.features.contract import CrmData
+from leadscore.features.criteria.draft import draft_yaml
+from leadscore.features.criteria.evidence import (
     _ordered_form,
     baseline_metrics,
-    draft_yaml,
+    evaluate_frame,
     label_defaults,
     labelled_rows,
     report,
     suggest,
     wilson_interval,
 )
-from features.sources import from_frames
-from features.spec import build_spec
+from leadscore.features.criteria.rules import parse_criteria
+from leadscore.features.sources import from_frames
+from leadscore.features.spec import build_spec
 
 Factory = Callable[[], dict[str, pd.DataFrame]]
 INDUSTRIES = ["manufacturing", "logistics", "professional_services", "healthcare_non_clinical"]
@@ -254,7 +255,7 @@ runner = CliRunner()
 
 
 def _app() -> typer.Typer:
-    from features.cli import criteria_app
+    from leadscore.features.cli import criteria_app
 
     app = typer.Typer()
     app.add_typer(criteria_app, name="criteria")
@@ -306,15 +307,15 @@ def test_cli_report_json_and_clean_failures(tmp_path: Path) -> None:
     data = _write(history(_flat), tmp_path / "crm")
     result = runner.invoke(_app(), ["criteria", "report", "--data", str(data), "--json"])
     assert result.exit_code == 0, result.output
-    records = json.loads(result.output)
+    records = json.loads(result.stdout)
     assert {r["item"] for r in records} >= {"target_company_size", "verdict"}
     bad = tmp_path / "bad.yaml"
     bad.write_text("")
     result = runner.invoke(_app(), ["criteria", "report", "--data", str(data),
                                     "--criteria", str(bad)])  # fmt: skip
-    assert result.exit_code == 2 and "the file is empty" in result.output
+    assert result.exit_code == 1 and "the file is empty" in result.output
     result = runner.invoke(_app(), ["criteria", "suggest", "--data", str(tmp_path / "none")])
-    assert result.exit_code == 2 and "no such file or directory" in " ".join(result.output.split())
+    assert result.exit_code == 1 and "no such file or directory" in " ".join(result.output.split())
 
 
 @pytest.mark.slow

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.labels import (
+from leadscore.features.labels import (
     ALREADY_LOST,
     ALREADY_REACHED,
     ALREADY_WON,
     NOT_FINAL,
     LabelError,
+    closed_at,
     exclusion_counts,
     label_snapshots,
 )
@@ -57,7 +58,8 @@ def test_never_converted_is_negative() -> None:
 
 
 def test_already_won_is_not_a_scoring_case() -> None:
-    assert _case(won="2024-01-31") == (None, ALREADY_REACHED)
+    # the more specific fact is named: won (which, for target won, is also the target)
+    assert _case(won="2024-01-31") == (None, ALREADY_WON)
 
 
 def test_already_lost_is_not_a_scoring_case() -> None:
@@ -67,7 +69,7 @@ def test_already_lost_is_not_a_scoring_case() -> None:
 def test_sql_target() -> None:
     assert _case(sql="2024-02-15", target="sql") == (True, None)
     assert _case(sql="2024-01-15", target="sql") == (None, ALREADY_REACHED)
-    assert _case(sql="2024-01-02", won="2024-01-20", target="sql") == (None, ALREADY_REACHED)
+    assert _case(sql="2024-01-02", won="2024-01-20", target="sql") == (None, ALREADY_WON)
     # won without ever being SQL: the sql target was not reached, but nothing is left to score
     assert _case(won="2024-01-20", target="sql") == (None, ALREADY_WON)
 
@@ -92,3 +94,21 @@ def test_undated_source_is_refused() -> None:
             pd.Series(dtype="datetime64[ns]"), observation_end=T("2024-01-01"),
             has_outcome_dates=False,
         )  # fmt: skip
+
+
+def test_batch_scoring_applies_the_same_rule() -> None:
+    """`closed_at` (what batch scoring excludes) says what `label_snapshots` says at as_of."""
+    outcomes = pd.DataFrame({
+        "lead_id": ["a", "b", "c", "d"],
+        "sql_at": pd.to_datetime([None, "2024-01-10", None, None]),
+        "won_at": pd.to_datetime(["2024-01-20", None, None, None]),
+        "lost_at": pd.to_datetime([None, None, "2024-01-05", "2024-03-01"]),
+    })  # fmt: skip
+    ids = pd.Series(["a", "b", "c", "d"])
+    as_of = pd.Series(pd.to_datetime(["2024-01-31"] * 4))
+    assert closed_at(outcomes, ids, as_of, "won").tolist() == [
+        ALREADY_WON, pd.NA, ALREADY_LOST, pd.NA
+    ]
+    assert closed_at(outcomes, ids, as_of, "sql").tolist() == [
+        ALREADY_WON, ALREADY_REACHED, ALREADY_LOST, pd.NA
+    ]

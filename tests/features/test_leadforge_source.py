@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.config import FeatureConfig
-from features.contract import CURRENT_STATE_COLUMNS
-from features.snapshot import as_of_after_creation, snapshot
-from features.sources import load_source
-from features.spec import build_spec
+from leadscore.features.config import FeatureConfig
+from leadscore.features.schema import CURRENT_STATE_COLUMNS
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.sources import load_source
+from leadscore.features.spec import build_spec
 
 pytestmark = pytest.mark.slow  # generates two bundles (a few seconds)
 

@@ -1,6 +1,7 @@
 """The batch builder (`features.snapshot`) and the one-lead builder (`features.online`) agree.
 
-Both interpret one FeatureSpec under the rules in the docstring of :mod:`features.snapshot`.
+Both interpret one FeatureSpec under the rules in the docstring of
+:mod:`~leadscore.features.snapshot`.
 The property test draws 1-4 leads with accounts, contacts and event histories (no events,
 events exactly at as_of, 1 µs / 1 s after it, before created_at, on the 7-day window edges,
 several events on one (lead, timestamp, type), unknown categories, missing optional fields,
@@ -26,11 +27,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.config import CustomField, FeatureConfig, load_feature_config
-from features.contract import EVENT_TYPES, CrmData, UnseenCategoryWarning, validate
-from features.online import OnlineBuilder
-from features.snapshot import DAY_NS, as_of_after_creation, snapshot
-from features.spec import FeatureSpec, build_spec
+from leadscore.features.config import CustomField, FeatureConfig, load_feature_config
+from leadscore.features.contract import CrmData, validate
+from leadscore.features.online import OnlineBuilder
+from leadscore.features.schema import EVENT_TYPES, UnseenCategoryWarning
+from leadscore.features.snapshot import DAY_NS, as_of_after_creation, snapshot
+from leadscore.features.spec import FeatureSpec, build_spec
 
 UNKNOWN = "zz_unknown"
 BASE = datetime(2024, 3, 1)  # naive UTC

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.config import CustomField, FeatureConfig, load_feature_config
-from features.snapshot import as_of_after_creation, snapshot
-from features.sources import from_frames
-from features.spec import BUILTIN_FEATURES, Feature, FeatureSpec, SpecError, build_spec
+from leadscore.features.config import CustomField, FeatureConfig, load_feature_config
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.sources import from_frames
+from leadscore.features.spec import BUILTIN_FEATURES, Feature, FeatureSpec, SpecError, build_spec
 
 Tables = dict[str, pd.DataFrame]
 Factory = Callable[[], Tables]

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from serving.api import create_app
-from serving.settings import Settings
+from leadscore.serving.api import create_app
+from leadscore.serving.settings import Settings
 from tests.conftest import _generate
 from tests.serving.leads import build_toy_model
 

@@ -1,6 +1,6 @@
 """Lead bodies for API tests, and a toy model trained on them in well under a second.
 
-The toy model is a real :class:`~serving.runtime.Scorer` (LightGBM booster with monotone
+The toy model is a real :class:`~leadscore.serving.runtime.Scorer` (LightGBM booster with monotone
 constraints, categorical features, sigmoid calibrator, per-source thresholds) saved as a model
 directory, so the fast API tests run the same code paths as a registered model.
 """
@@ -18,12 +18,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.config import load_feature_config
-from features.online import OnlineBuilder
-from features.payload import payload_model
-from features.spec import build_spec
-from serving.mlflow_schema import synthetic_example
-from serving.runtime import Calibrator, Encoding, Scorer, Thresholds, TierCuts
+from leadscore.features.config import load_feature_config
+from leadscore.features.online import OnlineBuilder
+from leadscore.features.payload import payload_model
+from leadscore.features.spec import build_spec
+from leadscore.serving.mlflow_schema import synthetic_example
+from leadscore.serving.runtime import Calibrator, Encoding, Scorer, Thresholds, TierCuts
 
 AS_OF = datetime(2024, 3, 1, 9, 0, 0)
 INDUSTRIES = ["manufacturing", "logistics", "professional_services", "healthcare_non_clinical"]
@@ -144,8 +144,8 @@ def build_toy_model(directory: Path, n: int = 600, seed: int = 5) -> Path:
 
 def bundle_bodies(bundle: Path, n: int, as_of: str) -> list[dict[str, Any]]:
     """The first `n` leads of a source as API bodies, with their history up to `as_of`."""
-    from features.payload import lead_bodies
-    from features.sources import load_source
+    from leadscore.features.bodies import lead_bodies
+    from leadscore.features.sources import load_source
 
     config = load_feature_config()
     crm = load_source(bundle, config)

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from features.config import load_feature_config
-from features.payload import payload_model
-from serving.runtime import Scorer
+from leadscore.features.config import load_feature_config
+from leadscore.features.payload import payload_model
+from leadscore.serving.runtime import Scorer
 from tests.serving.conftest import ADMIN_KEY, ClientFactory, TestClient
 from tests.serving.leads import example, random_body, relabelled
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.auth import KeyConfigError, KeyRing, hash_key
+from leadscore.serving.auth import KeyConfigError, KeyRing, hash_key
 from tests.serving.conftest import ADMIN_KEY, BOTH_KEY, SCORE_KEY, ClientFactory
 from tests.serving.leads import example
 

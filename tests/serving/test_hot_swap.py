@@ -14,14 +14,14 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from features.config import FeatureConfig
-from serving.lead_scoring import score_bodies
-from serving.loader import load_scorer
-from serving.runtime import SCORER_FILE
+from leadscore.features.config import FeatureConfig
+from leadscore.serving.lead_scoring import score_bodies
+from leadscore.serving.loader import load_scorer
+from leadscore.serving.runtime import SCORER_FILE
+from leadscore.training.lifecycle import set_policy
+from leadscore.training.tracking import log_scorer_model
 from tests.serving.conftest import ADMIN_KEY, SCORE_KEY, ClientFactory, tracking_restored
 from tests.serving.leads import build_toy_model, random_body
-from training.lifecycle import set_policy
-from training.tracking import log_scorer_model
 
 NAME = "lead-scoring"
 pytestmark = pytest.mark.slow  # registers models in a throwaway MLflow store

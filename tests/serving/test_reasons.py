@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.config import load_feature_config
-from features.spec import build_spec
-from serving.reasons import TINY_SUM, allocate_points, explain
+from leadscore.features.config import load_feature_config
+from leadscore.features.spec import build_spec
+from leadscore.serving.reasons import TINY_SUM, allocate_points, explain
 
 contribs = st.lists(
     st.floats(min_value=-8, max_value=8, allow_nan=False, allow_subnormal=False),

@@ -29,7 +29,7 @@ def test_serve_runs_the_app_factory(
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "9123"])
     assert result.exit_code == 0, result.output
-    assert uvicorn_calls == [{"target": "serving.api:create_app", "factory": True,
+    assert uvicorn_calls == [{"target": "leadscore.serving.api:create_app", "factory": True,
                               "host": "0.0.0.0", "port": 9123, "workers": 1}]  # fmt: skip
 
 

@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.config import load_feature_config
-from features.payload import payload_model
-from serving.loader import load_scorer
-from serving.runtime import Scorer
+from leadscore.features.config import load_feature_config
+from leadscore.features.payload import payload_model
+from leadscore.serving.loader import load_scorer
+from leadscore.serving.runtime import Scorer
 from tests.serving.conftest import ADMIN_KEY, TestClient, tracking_restored
 from tests.serving.leads import bundle_bodies, relabelled
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from features.config import load_feature_config
-from features.payload import payload_model
 from leadscore.cli import app
+from leadscore.features.config import load_feature_config
+from leadscore.features.payload import payload_model
 from tests.serving.conftest import tracking_restored
 
 runner = CliRunner()
@@ -34,7 +34,7 @@ def test_export_a_lead_then_score_it_over_http(trained: dict[str, Any], tmp_path
         mp.chdir(trained["home"])
         result = runner.invoke(app, ["try-lead", "--lead", str(lead)])
     assert result.exit_code == 0, result.output
-    answer = json.loads(result.output[result.output.index("{"):])
+    answer = json.loads(result.stdout)
     assert answer["lead_id"] == "lead_000042"
     assert answer["lead_age_days"] == 14.0
     assert answer["reasons"]["positive"] or answer["reasons"]["negative"]

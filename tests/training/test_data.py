@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.config import FeatureConfig
-from features.labels import NOT_FINAL
-from features.sources import load_source
-from features.spec import build_spec
-from training.config import TrainingConfig
-from training.data import TrainingDataError, build_training_set, time_split
+from leadscore.features.config import FeatureConfig
+from leadscore.features.labels import NOT_FINAL
+from leadscore.features.sources import load_source
+from leadscore.features.spec import build_spec
+from leadscore.training.config import TrainingConfig
+from leadscore.training.data import TrainingDataError, build_training_set, time_split
 
 pytestmark = pytest.mark.slow
 

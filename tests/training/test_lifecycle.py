@@ -10,9 +10,9 @@ import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from features.config import default_config_dir
 from leadscore.cli import app
-from serving.loader import load_scorer
+from leadscore.features.configdir import default_config_dir
+from leadscore.serving.loader import load_scorer
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.models import choose_calibrator
+from leadscore.training.models import choose_calibrator
 
 
 def _data(n: int, slope: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

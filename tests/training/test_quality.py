@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from features.config import load_feature_config
-from features.snapshot import as_of_after_creation, snapshot
-from features.sources import load_source
+from leadscore.features.config import load_feature_config
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.sources import load_source
+from leadscore.training.config import load_training_config
+from leadscore.training.evaluate import ece
+from leadscore.training.train import train_model
 from tests.conftest import _generate
-from training.config import load_training_config
-from training.evaluate import ece
-from training.train import train_model
 
 pytestmark = pytest.mark.slow
 

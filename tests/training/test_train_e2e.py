@@ -12,10 +12,10 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from features.config import load_feature_config
-from features.payload import lead_bodies
-from features.sources import load_source
 from leadscore.cli import app
+from leadscore.features.bodies import lead_bodies
+from leadscore.features.config import load_feature_config
+from leadscore.features.sources import load_source
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -1,52 +1,52 @@
-"""Evidence for the SQL criteria from history: a draft drawn from won customers, and a report.
+"""SQL criteria, the evidence: how leads that met or missed each criterion converted, and
+which attribute values converted leads over-represent.
 
+* :func:`evaluate_frame` checks every row of a frame with the one definition of each operator
+  (:func:`~leadscore.features.criteria.check.criterion_status`);
+* :func:`report` shows, per criterion and for the verdict, how leads that passed, failed or
+  were unknown actually converted (counts, rate, Wilson interval);
 * :func:`suggest` asks, for every value of every fit attribute (industry, region, bands,
   roles, lead source, custom fields), whether it is over-represented among converted leads
   compared with all leads, over all history and over the window of the most recent N
-  customers. Each value gets its support (share of converted leads that have it), lift
-  (its conversion rate over the overall rate), conversion rate with a Wilson interval, and a
-  one-sided hypergeometric p-value (Fisher's exact test of over-representation); p-values are
-  corrected with Benjamini-Hochberg over every test of both windows, so that noise is not
-  proposed. Values that pass the correction and the minimum support become draft criteria
-  (:func:`draft_yaml`), with the evidence as comments, for people to review.
-* :func:`report` shows, per criterion and for the verdict, how leads that passed, failed or
-  were unknown actually converted (counts, rate, Wilson interval).
+  customers: support, lift, conversion rate with a Wilson interval and a one-sided
+  hypergeometric p-value (Fisher's exact test), corrected with Benjamini-Hochberg over every
+  test of both windows so that noise is not proposed. The draft criteria file is written by
+  :mod:`leadscore.features.criteria.draft`.
 
-Labels come from :func:`features.labels.label_snapshots`; the default target and horizon from
-`config/training.yaml` (:func:`label_defaults`).
+Labels come from :func:`leadscore.features.labels.label_snapshots`; the default target and
+horizon from the `label:` section of `training.yaml` (:func:`label_defaults`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
+import numpy as np
 import pandas as pd
-import yaml
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
-from features.config import ConfigError, FeatureConfig, default_config_dir
-from features.contract import CrmData, schemas
-from features.criteria import (
+from leadscore.features.config import FeatureConfig
+from leadscore.features.configdir import config_file
+from leadscore.features.contract import CrmData
+from leadscore.features.criteria.check import _normalise, criterion_status
+from leadscore.features.criteria.rules import (
     ENTITIES,
     STATUSES,
     VERDICTS,
     Criteria,
     CriterionGroup,
     FieldInfo,
-    criteria_frame,
-    evaluate_frame,
     known_fields,
-    parse_criteria,
 )
-from features.labels import TARGET_COLUMN, LabelError, Target, label_snapshots
-from features.snapshot import as_of_after_creation, snapshot
-from features.spec import FeatureSpec
+from leadscore.features.labels import LabelError, Target, label_snapshots
+from leadscore.features.schema import schemas
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.spec import FeatureSpec
+from leadscore.features.yamlfile import load_yaml
 
 CONFIDENCE = 0.95
 # Contact attributes speak to authority; every other candidate attribute is fit.
@@ -54,17 +54,29 @@ _AUTHORITY = frozenset({"contact.role_function", "contact.seniority", "contact.b
 MAX_LEVELS = 30  # attributes with more distinct values are not candidates (names, ids)
 
 
+
+
+class _Label(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    target: Literal["won", "sql"] = "won"
+    horizon_days: float = Field(90, gt=0)
+
+
+class _LabelSection(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    label: _Label = _Label()
+
+
 def label_defaults(path: Path | str | None = None) -> tuple[Target, float]:
-    """(target, horizon_days) from the `label:` section of `training.yaml` (default: config/)."""
-    file = Path(path) if path is not None else default_config_dir() / "training.yaml"
+    """(target, horizon_days) from the `label:` section of `training.yaml` (default: in the
+    config directory; the built-in defaults when there is no such file)."""
+    file = Path(path) if path is not None else config_file("training.yaml")
     if not file.is_file():
         return "won", 90.0
-    label = (yaml.safe_load(file.read_text()) or {}).get("label") or {}
-    target = label.get("target", "won")
-    if target not in TARGET_COLUMN:
-        raise ConfigError(f"{file}: label.target {target!r}; expected one of {list(TARGET_COLUMN)}")
-    return cast(Target, target), float(label.get("horizon_days", 90))
-
+    label = load_yaml(file, _LabelSection, "training config").label
+    return label.target, float(label.horizon_days)
 
 def wilson_interval(
     converted: int, leads: int, confidence: float = CONFIDENCE
@@ -88,7 +100,7 @@ def labelled_rows(
 
     With `as_of_days`, each lead's snapshot features at created_at + N days (needs `spec`);
     without, only the canonical lead/account/contact columns at creation. Columns: those of
-    :func:`~features.criteria.criteria_frame`, `created_at`, `label` (bool); leads already
+    :func:`~leadscore.features.criteria.criteria_frame`, `created_at`, `label` (bool); leads already
     converted at as_of or without a final label are left out.
     """
     leads = crm.leads
@@ -180,64 +192,80 @@ def _pct(x: float) -> str:
     return "n/a" if x != x else f"{x:.1%}"
 
 
-def format_report(
-    table: pd.DataFrame,
-    criteria: Criteria,
-    rows: pd.DataFrame,
-    heading: str,
-) -> str:
-    """The report as plain text: a heading, one block per criterion, the verdict."""
-    label = rows["label"].to_numpy(dtype=bool)
-    lines = [
-        heading,
-        f"scoring cases: {len(label):,}, converted: {int(label.sum()):,} "
-        f"({_pct(label.mean() if len(label) else math.nan)})",
-        "",
+
+def criteria_frame(crm: CrmData, rows: pd.DataFrame) -> pd.DataFrame:
+    """Snapshot rows (with `lead_id`) joined with their lead, account and contact columns as
+    ``lead.x``, ``account.x``, ``contact.x``: the frame :func:`evaluate_frame` reads."""
+    ids = rows["lead_id"].astype("string").to_numpy()
+    leads = crm.leads.assign(lead_id=crm.leads["lead_id"].astype("string"))
+    lead_part = leads.set_index("lead_id", drop=False).reindex(ids)
+    accounts = crm.accounts.set_index("account_id", drop=False)
+    contacts = crm.contacts.set_index("contact_id", drop=False)
+    parts = [
+        rows.reset_index(drop=True),
+        lead_part.add_prefix("lead.").reset_index(drop=True),
+        accounts.reindex(lead_part["account_id"].to_numpy())
+        .add_prefix("account.")
+        .reset_index(drop=True),
+        contacts.reindex(lead_part["contact_id"].to_numpy())
+        .add_prefix("contact.")
+        .reset_index(drop=True),
     ]
-    header = ("criterion", "req", "status", "leads", "converted", "rate", "95% CI", "lift")
-    body: list[tuple[str, ...]] = []
-    last = None
-    for rec in _records(table):
-        first = rec["item"] != last
-        last = rec["item"]
-        req = "" if rec["required"] is None else ("yes" if rec["required"] else "no")
-        empty = rec["leads"] == 0
-        body.append(
-            (
-                str(rec["item"]) if first else "",
-                req if first else "",
-                str(rec["status"]),
-                f"{rec['leads']:,}",
-                f"{rec['converted']:,}",
-                "" if empty else _pct(rec["rate"]),
-                "" if empty else f"{rec['ci_low']:.1%}-{rec['ci_high']:.1%}",
-                "" if empty else f"{rec['lift']:.2f}",
-            )
+    out = pd.concat(parts, axis=1)
+    out.index = rows.index
+    return out
+
+
+def evaluate_frame(criteria: Criteria, rows: pd.DataFrame) -> pd.DataFrame:
+    """Statuses of every criterion for every row, and the verdict (index aligned to `rows`).
+
+    Columns: `lead_id` (when `rows` has it), one column per criterion id holding
+    ``pass``/``fail``/``unknown``, and `verdict`. A field the frame lacks is missing for every
+    row. Each distinct value is checked once with :func:`criterion_status`.
+    """
+    out: dict[str, Any] = {}
+    if "lead_id" in rows.columns:
+        out["lead_id"] = rows["lead_id"].to_numpy()
+    n = len(rows)
+    required: list[np.ndarray] = []
+    for bc in criteria:
+        name = bc.criterion.field
+        if name in rows.columns:
+            values = rows[name].astype(object).to_numpy()
+        else:
+            values = np.full(n, None, dtype=object)
+        cache: dict[tuple[type, Any], str] = {}
+        statuses = np.empty(n, dtype=object)
+        for i, value in enumerate(values):
+            value = _normalise(value)
+            try:
+                key = (type(value), value)
+                hit = cache.get(key)
+                if hit is None:
+                    hit = cache[key] = criterion_status(bc, value)[0]
+            except TypeError:  # unhashable: check it directly
+                hit = criterion_status(bc, value)[0]
+            statuses[i] = hit
+        out[bc.id] = statuses
+        if bc.required:
+            required.append(statuses)
+    if required:
+        stacked = np.vstack(required)
+        any_fail = (stacked == "fail").any(axis=0)
+        all_pass = (stacked == "pass").all(axis=0)
+        verdict = np.where(
+            any_fail, "not_sql", np.where(all_pass, "sql_ready", "needs_qualification")
         )
-    lines += text_table(header, body, right=(3, 4, 5, 7))
-    m = baseline_metrics(criteria, rows)
-    lines += [
-        "",
-        f"sql_ready as a prediction: precision {_pct(m['precision'])}, recall "
-        f"{_pct(m['recall'])}, {_pct(m['flagged'])} of leads flagged",
-    ]
-    return "\n".join(lines)
+    else:
+        verdict = np.full(n, "sql_ready", dtype=object)
+    out["verdict"] = verdict.astype(object)
+    return pd.DataFrame(out, index=rows.index)
 
 
-def text_table(
-    header: tuple[str, ...], body: Sequence[tuple[str, ...]], right: tuple[int, ...] = ()
-) -> list[str]:
-    """Rows of text cells as aligned lines (columns in `right` right-aligned)."""
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-
-    def fmt(row: tuple[str, ...]) -> str:
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    return [fmt(header), *(fmt(r) for r in body)]
+def sql_ready(criteria: Criteria, rows: pd.DataFrame) -> np.ndarray:
+    """The verdict as a baseline prediction: True where a row is ``sql_ready``."""
+    verdicts: np.ndarray = evaluate_frame(criteria, rows)["verdict"].to_numpy() == "sql_ready"
+    return verdicts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,8 +394,8 @@ def suggest(
     """Attribute values over-represented among converted leads, and draft criteria from them.
 
     Population: every lead with a final label (converted within `horizon_days`, from
-    :func:`~features.labels.label_snapshots` at creation). Two windows: all history, and the
-    leads created since the first of the `last_customers` most recent converted leads (by
+    :func:`~leadscore.features.labels.label_snapshots` at creation). Two windows: all history,
+    and the leads created since the first of the `last_customers` most recent converted leads (by
     creation). A value is proposed when, in a window, its Benjamini-Hochberg q-value (over
     every test of both windows) is at most `alpha`, its lift is above 1, and it covers at
     least `min_support` of the window's converted leads and at least `min_count` of them.
@@ -496,150 +524,3 @@ def _coverage(
     return int(has.sum()), int(frame["label"].to_numpy(dtype=bool)[has].sum())
 
 
-def _evidence_line(r: dict[str, Any]) -> str:
-    return (
-        f"{r['value']}: {r['converted']:,} of {r['leads']:,} leads converted, "
-        f"{r['rate']:.1%} [{r['ci_low']:.1%}, {r['ci_high']:.1%}]; support {r['support']:.1%} "
-        f"of converted vs {r['share_of_leads']:.1%} of leads; lift {r['lift']:.2f}; "
-        f"q {r['q_value']:.3g}" + (" *" if r["significant"] else "")
-    )
-
-
-def _describe(p: Proposal, label: str) -> str:
-    shown = {
-        "in": lambda: "is " + " or ".join(v.replace("_", " ") for v in p.values),
-        ">=": lambda: f"is at least {p.values[0]}",
-        "<=": lambda: f"is at most {p.values[0]}",
-        "between": lambda: f"is between {p.values[0]} and {p.values[1]}",
-    }[p.operator]()
-    best = p.evidence[(p.evidence["window"] == p.window) & p.evidence["significant"]]
-    lift = best["lift"].max()
-    where = "all history" if p.window == "all" else "the recent customers only"
-    return (
-        f"Draft from converted leads: {label} {shown} (over-represented, lift up to "
-        f"{lift:.2f}, in {where}). Review before use."
-    )
-
-
-def draft_yaml(s: Suggestion, config: FeatureConfig, *, today: dt.date | None = None) -> str:
-    """A criteria file for review: the proposals, with their evidence as comments.
-
-    It loads wherever a criteria file is accepted (`--criteria draft.yaml`).
-    """
-    today = today or dt.date.today()
-    info = known_fields(config)
-    overall = s.converted / s.leads if s.leads else math.nan
-    head = [
-        "# DRAFT SQL criteria, proposed by `leadscore criteria suggest`. Review before use:",
-        "# these are attribute values over-represented among converted leads, not causes, and",
-        "# they say nothing about budget, authority, need or timeline beyond what the data holds.",
-        "# Edit, merge into config/sql_criteria.yaml, and check with `leadscore criteria report`.",
-        "#",
-        f"# source: {s.source}",
-        f"# target: {s.target} within {s.horizon_days:g} days of lead creation",
-        f"# all history: {s.leads:,} leads with a final label, {s.converted:,} converted "
-        f"({overall:.1%})",
-    ]
-    if s.recent_since is not None:
-        head.append(
-            f"# recent: leads created since {s.recent_since:%Y-%m-%d}, when the "
-            f"{s.recent_customers} most recent converted leads began: {s.recent_leads:,} leads, "
-            f"{s.recent_converted:,} converted"
-        )
-    head += [
-        "# method: per value, converted leads vs all leads; one-sided hypergeometric test",
-        "#   (Fisher's exact) of over-representation; Benjamini-Hochberg over all values of",
-        "#   all attributes in both windows;",
-        f"#   proposed when q <= {s.alpha:g}, lift > 1, support >= {s.min_support:.0%} of "
-        f"converted leads and >= {s.min_count} of them",
-        "# evidence lines: value: converted of leads, rate [95% Wilson interval]; support;",
-        "#   lift; q (* = passes all thresholds)",
-        *(f"# note: {n}" for n in s.notes),
-        "",
-        f"version: {json.dumps(f'draft-{today.isoformat()}')}",
-        'owner: "(unassigned: a draft for review)"',
-        "",
-        "criteria:",
-    ]
-    body: list[str] = []
-    for p in s.proposals:
-        label = info[p.field].label if p.field in info else p.field
-        key, value = p.yaml_values()
-        rate = p.passes_converted / p.passes if p.passes else math.nan
-        lo, hi = wilson_interval(p.passes_converted, p.passes)
-        recall = p.passes_converted / s.converted if s.converted else math.nan
-        body += [f"  # {p.field}"]
-        for window in ("all", "recent"):
-            rows = p.evidence[p.evidence["window"] == window].sort_values("lift", ascending=False)
-            if rows.empty:
-                continue
-            body.append(f"  #   {'all history' if window == 'all' else 'recent'}:")
-            body += [f"  #     {_evidence_line(r)}" for r in _records(rows)]
-        body += [
-            f"  #   as proposed: {p.passes:,} leads pass, {p.passes_converted:,} converted "
-            f"({rate:.1%} [{lo:.1%}, {hi:.1%}] vs {overall:.1%} overall); covers "
-            f"{recall:.1%} of converted leads",
-            f"  - id: {p.id}",
-            f"    description: {json.dumps(_describe(p, label))}",
-            f"    group: {p.group}",
-            f"    field: {p.field}",
-            f"    operator: {json.dumps(p.operator)}",
-            f"    {key}: {json.dumps(value)}",
-            f"    required: {'true' if p.required else 'false'}",
-            "",
-        ]
-    text = "\n".join(head + body).rstrip() + "\n"
-    parse_criteria(text, config, origin="draft")  # the draft must load: fail here, not later
-    return text
-
-
-def format_evidence(s: Suggestion, top: int = 8) -> str:
-    """The evidence as plain text: the strongest values of each window, then the proposals."""
-    overall = s.converted / s.leads if s.leads else math.nan
-    lines = [
-        f"{s.leads:,} leads with a final label, {s.converted:,} converted ({overall:.1%}) "
-        f"[{s.target} within {s.horizon_days:g} d]"
-    ]
-    if s.recent_since is not None:
-        lines.append(
-            f"recent window: leads created since {s.recent_since:%Y-%m-%d}, when the "
-            f"{s.recent_customers} most recent converted leads began: {s.recent_leads:,} leads, "
-            f"{s.recent_converted:,} converted"
-        )
-    lines += [f"note: {n}" for n in s.notes]
-    header = ("field", "value", "leads", "conv", "rate", "95% CI", "support", "lift", "q", "")
-    for window in ("all", "recent"):
-        part = s.evidence[s.evidence["window"] == window] if not s.evidence.empty else None
-        if part is None or part.empty:
-            continue
-        part = part.sort_values(["p_value", "lift"], ascending=[True, False]).head(top)
-        lines += ["", f"{'all history' if window == 'all' else 'recent window'} (top {top} by p):"]
-        body = [
-            (
-                str(r["field"]),
-                str(r["value"]),
-                f"{r['leads']:,}",
-                f"{r['converted']:,}",
-                f"{r['rate']:.1%}",
-                f"{r['ci_low']:.1%}-{r['ci_high']:.1%}",
-                f"{r['support']:.1%}",
-                f"{r['lift']:.2f}",
-                f"{r['q_value']:.3g}",
-                "*" if r["significant"] else "",
-            )
-            for r in _records(part)
-        ]
-        lines += text_table(header, body, right=(2, 3, 4, 6, 7, 8))
-    lines.append("")
-    if s.proposals:
-        lines.append(f"proposed (* above; q <= {s.alpha:g} after Benjamini-Hochberg):")
-        for p in s.proposals:
-            _, value = p.yaml_values()
-            flag = "" if p.required else "  (recent window only: required: false)"
-            lines.append(f"  {p.id}: {p.field} {p.operator} {value}{flag}")
-    else:
-        lines.append(
-            f"nothing proposed: no value is over-represented among converted leads at "
-            f"q <= {s.alpha:g} (Benjamini-Hochberg) with support >= {s.min_support:.0%}"
-        )
-    return "\n".join(lines)

@@ -1,4 +1,7 @@
-"""The MLflow pyfunc, logged as code (MLflow models-from-code): no pickle is written.
+"""The MLflow pyfunc's runtime, logged as code (MLflow models-from-code): no pickle is written.
+
+:mod:`~leadscore.serving.model_code` is the logged file: it imports this class from the
+installed package and hands an instance to MLflow. Nothing here runs at import.
 
 Its artifacts are a leadscore model directory (`serving.runtime.Scorer`): the booster in
 LightGBM's text format and JSON for spec, encoding, calibrator, thresholds and tiers. Input:
@@ -12,12 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from serving.lead_scoring import score_bodies
-from serving.runtime import Scorer
+from leadscore.serving.lead_scoring import score_bodies
+from leadscore.serving.runtime import Scorer
 
 
 class LeadScoringModel(PythonModel):
@@ -52,5 +54,3 @@ class LeadScoringModel(PythonModel):
             }
         )
 
-
-mlflow.models.set_model(LeadScoringModel())

@@ -1,0 +1,1 @@
+"""The default definitions, shipped as package data; `leadscore init DIR` copies them."""
