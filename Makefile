@@ -1,8 +1,11 @@
-# leadscore: the README's commands. Each target creates .venv and installs the project if needed.
+# leadscore: the README's commands. Each target creates .venv and installs what it needs:
+# `make demo` the package with the [demo] extra, the test targets the [dev] extra too.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.installed-demo
+STAMP  := $(VENV)/.installed-dev
+PIP    := $(BIN)/python -m pip install --progress-bar on
 DEMO   ?= data/demo
 SEED   ?= 42
 LEADS  ?= 5000
@@ -11,18 +14,26 @@ DEMO_KEY ?= demo-key
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MPLBACKEND := Agg
 
-.PHONY: install demo serve test test-fast lint typecheck bench clean
+.PHONY: install demo serve test test-fast lint typecheck docs bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing leadscore and its demo data generator into $(VENV) (first run: a few minutes)"
+	$(PIP) -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "installing leadscore with its test and docs tools into $(VENV)"
+	$(PIP) -e '.[dev,docs]'
+	touch $(STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
 
 ## The main job on embedded defaults: a demo CRM world, snapshots, a registered model, scores.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	test -f $(DEMO)/bundle/manifest.json || \
 		$(BIN)/leadscore data generate --seed $(SEED) --leads $(LEADS) --out $(DEMO)/bundle
 	$(BIN)/leadscore features build --data $(DEMO)/bundle --as-of-days 30 \
@@ -39,15 +50,15 @@ demo: $(STAMP)
 	@echo "serve the API:    make serve   (demo key: $(DEMO_KEY), docs at http://127.0.0.1:8000/docs)"
 
 ## The scoring API on the embedded defaults (the demo's champion); keeps running.
-serve: $(STAMP)
+serve: $(DEMO_STAMP)
 	LEADSCORE_API_KEYS=$${LEADSCORE_API_KEYS:-$(DEMO_KEY):score+admin} $(BIN)/leadscore serve
 
-## The full suite: lint, types, every test (slow ones included, benchmark smoke runs too).
-test: lint typecheck
+## The full suite: lint, types, the docs site, every test (slow ones and benchmark smoke runs too).
+test: lint typecheck docs
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -x -q
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m "not slow" -x -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -58,9 +69,13 @@ typecheck: $(STAMP)
 	for d in features training serving config; do ln -s ../../$$d .typecheck/leadscore/$$d; done
 	$(BIN)/mypy
 
+## The documentation site (docs/ -> site/); reference pages are generated from the code.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet -d site
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_snapshot.py
 	$(BIN)/python benchmarks/bench_serving.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .typecheck site

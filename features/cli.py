@@ -181,10 +181,8 @@ def build(
         str | None, typer.Option(help="Snapshot every lead at one moment (ISO-8601).")
     ] = None,
     config: ConfigOpt = None,
-    target: Annotated[
-        TargetOpt, typer.Option(help="Outcome counted in the summary.")
-    ] = TargetOpt.won,
-    horizon_days: Annotated[float, typer.Option(help="Conversion horizon for the summary.")] = 90,
+    target: TargetDefaultOpt = None,
+    horizon_days: HorizonOpt = None,
 ) -> None:
     """Write one feature row per lead, built only from history dated at or before as_of."""
     if (as_of_days is None) == (as_of is None):
@@ -211,7 +209,8 @@ def build(
     rows = snapshot(crm, spec, when)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     rows.to_parquet(out_file, index=False)
-    out().print(_summary(crm, rows, len(spec), out_file, target.value, horizon_days))
+    chosen, horizon = _label_options(target, horizon_days)
+    out().print(_summary(crm, rows, len(spec), out_file, chosen.value, horizon))
 
 
 def _summary(

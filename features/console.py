@@ -119,7 +119,10 @@ def text_table(
 ) -> Table:
     """A plain table of text cells (columns in `right` right-aligned); cells are never read as
     markup."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, highlight=False)
+    table = Table(
+        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, highlight=False,
+        show_header=any(header),  # key-value summaries have no header
+    )  # fmt: skip
     for i, name in enumerate(header):
         table.add_column(name, justify="right" if i in right else "left", overflow="fold")
     for row in body:

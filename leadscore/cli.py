@@ -40,7 +40,9 @@ app.command("try-lead")(try_lead)
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what the libraries do (INFO and up).")
+    ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")
     ] = False,
@@ -55,9 +57,11 @@ def main(
 ) -> None:
     """Configure logging and the config directory once, at the entry point (never at import)."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:  # MLflow sets up its own INFO logging at import; progress lines are ours
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     if debug:
         os.environ[DEBUG_ENV] = "1"  # the service `try-lead` starts shows tracebacks too
     if config_dir is not None:

@@ -1,4 +1,5 @@
-"""API keys with scopes: `score` (the scoring routes and model details) and `admin` (metrics).
+"""API keys with scopes: `score` (the scoring routes and model details) and `admin` (metrics and
+the model reload).
 
 Keys come from ``LEADSCORE_API_KEYS`` (``KEY:SCOPE[+SCOPE],...``, e.g.
 ``k1:score,k2:score+admin``) and/or the file named by ``LEADSCORE_API_KEYS_FILE``: one key per

@@ -2,7 +2,7 @@
 
 ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` execute it: it takes the runtime from
 the installed leadscore package and names the model instance. Whoever can write a model's
-artifacts can change this file, so it runs code: see the docs' trust boundary.
+artifacts can change this file, and so run code wherever the model is loaded that way.
 """
 
 import mlflow

@@ -32,6 +32,7 @@ PROMOTED_AT_TAG = "leadscore.promoted_at"
 REPLACED_TAG = "leadscore.replaced"
 RUN_VERSION_TAG = "leadscore.model_version"  # on the training run: the version it registered
 
+HEALTH_TIMEOUT_S = 5.0
 REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 # The file MLflow logs as the model's code; it is executed, never imported.
@@ -58,6 +59,32 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
+def check_store(create: bool = False) -> None:
+    """Fail fast, in one line, when the tracking store is not there: a SQLite file that does not
+    exist (unless `create`), or a tracking server that does not answer its health check within
+    a few seconds. MLflow's own calls retry for minutes; this says why at once."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not create and not path.exists():
+            raise RegistryError(
+                f"no MLflow tracking store at {path} (MLFLOW_TRACKING_URI={uri}): train and "
+                "register a model with `leadscore train --data PATH`, or point "
+                "MLFLOW_TRACKING_URI at your store"
+            )
+    elif uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S):
+                pass
+        except urllib.error.HTTPError:
+            pass  # it answered: a server without /health, or behind a proxy
+        except (urllib.error.URLError, OSError) as exc:
+            raise RegistryError(unreachable(getattr(exc, "reason", exc))) from None
+
+
 def registry_uri(name: str, alias: str = CHAMPION) -> str:
     """``models:/NAME@ALIAS``."""
     return f"models:/{name}@{alias}"
@@ -80,6 +107,7 @@ def resolve(uri: str) -> RegisteredVersion | None:
     if not match:
         return None
     name, alias, version = match["name"], match["alias"], match["version"]
+    check_store()
     from mlflow.exceptions import MlflowException
 
     try:
@@ -95,7 +123,7 @@ def resolve(uri: str) -> RegisteredVersion | None:
     return RegisteredVersion(name, str(mv.version), alias, dict(mv.tags or {}), mv.run_id)
 
 
-def unreachable(exc: BaseException) -> str:
+def unreachable(exc: object) -> str:
     """One line for a tracking store that cannot be reached."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return (

@@ -5,9 +5,9 @@
 * ``LEADSCORE_TRACKING_URI``: where to load it from (default: MLflow's own,
   ``MLFLOW_TRACKING_URI``);
 * ``LEADSCORE_CRITERIA_FILE``: the SQL criteria shown next to each score (default
-  ``config/sql_criteria.yaml``);
+  ``sql_criteria.yaml`` in the config directory);
 * ``LEADSCORE_ROUTING_FILE``: hand-raiser events for ``recommended_action`` (default
-  ``config/routing.yaml``);
+  ``routing.yaml`` in the config directory);
 * ``LEADSCORE_API_KEYS`` (``KEY:SCOPE[+SCOPE],...``) and/or ``LEADSCORE_API_KEYS_FILE``
   (:mod:`leadscore.serving.auth`);
 * ``LEADSCORE_MAX_BATCH`` (1000 leads) and ``LEADSCORE_MAX_BODY_BYTES`` (10 MiB): 413 above;
@@ -16,7 +16,7 @@
   champion.
 
 The default config files follow ``LEADSCORE_CONFIG_DIR`` like the rest of leadscore (the
-repository's ``config/`` when unset).
+packaged defaults when unset; `leadscore init` writes editable copies).
 """
 
 from __future__ import annotations

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from leadscore.features.config import FeatureConfig, load_feature_config
+
+# Property tests: `make test` runs the full profile; `make test-fast` the light one (a fifth of
+# the examples), chosen with HYPOTHESIS_PROFILE.
+settings.register_profile("full", deadline=None)
+settings.register_profile("fast", deadline=None)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "full")
+settings.load_profile(PROFILE)
+
+
+def examples(n: int) -> int:
+    """How many examples a property test draws: `n` in the full profile, a fifth when fast."""
+    return max(10, n // 5) if PROFILE == "fast" else n
+
 
 BUNDLE_SEED = 11
 BUNDLE_LEADS = 300

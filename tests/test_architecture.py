@@ -54,9 +54,13 @@ def violations(path: Path, package: str) -> list[str]:
         elif parts[0] == "leadscore" and len(parts) > 1 and parts[1] in ALLOWED["leadscore"]:
             if parts[1] not in ALLOWED[package]:
                 wrong.append(f"{name}: {package} must not import leadscore.{parts[1]}")
-            elif package == "training" and parts[1] == "serving":
-                if len(parts) > 2 and parts[2] not in TRAINING_FROM_SERVING:
-                    wrong.append(f"{name}: training takes only {sorted(TRAINING_FROM_SERVING)}")
+            elif (
+                package == "training"
+                and parts[1] == "serving"
+                and len(parts) > 2
+                and parts[2] not in TRAINING_FROM_SERVING
+            ):
+                wrong.append(f"{name}: training takes only {sorted(TRAINING_FROM_SERVING)}")
         if any(name == n or name.startswith(n + ".") for n in NEVER_IMPORTED):
             wrong.append(f"{name}: executed by MLflow, never imported")
     return wrong

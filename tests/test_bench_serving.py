@@ -1,12 +1,13 @@
 """The serving benchmark keeps working, and its agreement checks can fail.
 
-Fast tests run the checks in-process on toy models; slow ones run the script's smoke mode
-(both servers, batch scoring) and feed its reference server a different booster.
+Fast tests run the checks (benchmarks/reference_mlflow.py) in-process on toy models; slow ones
+run the script's smoke mode (both servers, batch scoring) and feed its reference server a
+different booster.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
 import random
@@ -24,18 +25,21 @@ from leadscore.serving.runtime import Scorer
 from tests.serving.leads import build_toy_model, random_body
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "benchmarks" / "bench_serving.py"
+BENCHMARKS = ROOT / "benchmarks"
+SCRIPT = BENCHMARKS / "bench_serving.py"
+
+
+def bench_module(name: str) -> ModuleType:
+    """A module of benchmarks/ (no package), imported from its folder as the scripts do."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCHMARKS))
+        return importlib.import_module(name)
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    """benchmarks/bench_serving.py as a module (benchmarks/ is no package)."""
-    spec = importlib.util.spec_from_file_location("bench_serving", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_serving"] = module  # dataclasses resolve their module's annotations
-    spec.loader.exec_module(module)
-    return module
+    """benchmarks/reference_mlflow.py: the serving benchmark's expected outputs and checks."""
+    return bench_module("reference_mlflow")
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +100,11 @@ def test_api_check_compares_the_calibrated_probability(
     assert bench.api_problems(expected, [None, *good[1:]])
 
 
-def test_targets_are_judged_not_asserted(bench: ModuleType) -> None:
-    judged = bench.judge(
+def test_targets_are_judged_not_asserted() -> None:
+    common, script = bench_module("common"), bench_module("bench_serving")
+    judged = common.judge(
         {"p99_c1_ours_over_reference": 0.2, "rps_c4_ours_over_reference": 4.0,
-         "batch_ours_over_raw_booster": 0.5}
+         "batch_ours_over_raw_booster": 0.5}, script.TARGETS,
     )  # fmt: skip
     assert [judged[k]["met"] for k in judged] == [True, False, True]
 

@@ -15,6 +15,10 @@ import typer
 from leadscore.features.console import group, note, out, text_table
 from leadscore.features.errors import UsageProblem
 
+TrainingConfigOpt = Annotated[
+    Path | None, typer.Option(help="training.yaml (default: in the config directory).")
+]
+
 
 class TargetOpt(StrEnum):
     won = "won"
@@ -25,9 +29,9 @@ def train(
     data: Annotated[
         Path, typer.Option(help="A leadforge research_instructor bundle or a canonical directory.")
     ],
-    config: Annotated[Path | None, typer.Option(help="training.yaml (default: config/).")] = None,
+    config: TrainingConfigOpt = None,
     features_config: Annotated[
-        Path | None, typer.Option(help="features.yaml (default: config/).")
+        Path | None, typer.Option(help="features.yaml (default: in the config directory).")
     ] = None,
     target: Annotated[
         TargetOpt | None, typer.Option(help="What counts as converting (default from config: won).")
@@ -45,7 +49,8 @@ def train(
         str | None, typer.Option(help="Registered model name (default from config).")
     ] = None,
     criteria: Annotated[
-        Path | None, typer.Option(help="SQL criteria baseline (default: config/sql_criteria.yaml).")
+        Path | None,
+        typer.Option(help="SQL criteria baseline (default: sql_criteria.yaml in the config dir)."),
     ] = None,
 ) -> None:
     """Train LightGBM on point-in-time snapshots; log everything to MLflow; register a version."""
@@ -113,7 +118,7 @@ def promote(
         Path | None,
         typer.Option(help="Compare on this source's newest leads instead of the logged test rows."),
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="training.yaml (default: config/).")] = None,
+    config: TrainingConfigOpt = None,
 ) -> None:
     """Make the challenger (or --version N) champion if it is at least as good on the same rows."""
     from leadscore.features.config import load_feature_config
@@ -164,7 +169,7 @@ def policy_set(
     model_name: Annotated[
         str | None, typer.Option(help="Registered model (default from config).")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="training.yaml (default: config/).")] = None,
+    config: TrainingConfigOpt = None,
 ) -> None:
     """Recompute a version's thresholds from its logged held-out scores; scorers pick them up."""
     if (capacity is None) == (precision is None):

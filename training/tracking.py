@@ -19,14 +19,17 @@ from leadscore.serving.registry import (
     CHALLENGER,
     CHAMPION,
     MODEL_CODE,
+    check_store,
     tracking_uri,
 )
 
 log = logging.getLogger(__name__)
 
 
-def configure() -> MlflowClient:
-    """Point MLflow at the tracking URI (called by commands, never at import)."""
+def configure(create: bool = False) -> MlflowClient:
+    """Point MLflow at the tracking URI (called by commands, never at import); fail at once when
+    the store is missing (unless `create`: training makes a new SQLite store) or unreachable."""
+    check_store(create=create)
     mlflow.set_tracking_uri(tracking_uri())
     return MlflowClient()
 

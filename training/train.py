@@ -176,6 +176,7 @@ def train_model(
 ) -> TrainResult:
     """Train, evaluate and register one model; everything is logged to MLflow."""
     model_name = model_name or cfg.mlflow.model_name
+    client = configure(create=True)  # an unreachable tracking server fails now, not after fitting
     spec = build_spec(feature_config)
     progress("building snapshots and labels")
     ts = build_training_set(crm, spec, cfg, ages)
@@ -200,7 +201,6 @@ def train_model(
     scorer.meta["test_metrics"] = {k: v for k, v in metrics.items() if "__" not in k}
 
     progress("logging to MLflow")
-    client = configure()
     experiment = experiment or cfg.mlflow.experiment
     with start_run(experiment) as run, tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

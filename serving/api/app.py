@@ -38,8 +38,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DESCRIPTION = """\
 Calibrated MQL probability, tier and plain-language reasons for one lead or many, next to the
 team's written SQL criteria and a recommended action. Send the `X-API-Key` header (scope
-`score`; `/metrics` needs `admin`). Bodies use the data contract's field names; see the README,
-"Scoring API".
+`score`; `/metrics` and `/v1/admin/reload` need `admin`). Bodies use the data contract's field
+names; the documentation's "Scoring API" guide walks through a request.
 """
 
 

@@ -46,8 +46,10 @@ def build_openapi(app: FastAPI, served: Served | None, settings: Settings) -> di
         components.update(lead_schema.pop("$defs", {}))
         example, batch = served.example, batch_example(served.config)
     lead_schema["description"] = (
-        "One lead in the data contract's field names (unknown top-level fields are refused; "
-        "extra fields inside lead, account, contact and events are kept and ignored)."
+        "One lead in the data contract's field names. Unknown top-level fields are refused; "
+        "inside lead, account, contact and events a key within two edits of a known field is "
+        "refused with 'did you mean', and any other extra key is kept, ignored by the features "
+        "and listed in the response's ignored_fields."
     )
     components["LeadPayload"] = lead_schema
     components["BatchRequest"] = {

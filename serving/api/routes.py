@@ -35,6 +35,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses one route can give."""
+    return {code: _ERRORS[code] for code in codes}
+
+
+SCORING_ERRORS = _errors(401, 403, 413, 422, 503)
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -71,7 +79,7 @@ RawBody = Annotated[bytes, Depends(_body)]
 
 
 @router.post(
-    "/v1/score", response_model=ScoreResponse, tags=["scoring"], responses=_ERRORS,
+    "/v1/score", response_model=ScoreResponse, tags=["scoring"], responses=SCORING_ERRORS,
     summary="Score one lead: MQL probability, tier, reasons, SQL criteria and next action",
 )  # fmt: skip
 async def score(
@@ -93,7 +101,7 @@ async def score(
 
 
 @router.post(
-    "/v1/score/batch", response_model=BatchResponse, tags=["scoring"], responses=_ERRORS,
+    "/v1/score/batch", response_model=BatchResponse, tags=["scoring"], responses=SCORING_ERRORS,
     summary="Score many leads; one bad lead makes the request 422",
 )  # fmt: skip
 def score_batch(
@@ -147,7 +155,10 @@ def _last_check(request: Request) -> dict[str, Any] | None:
     return watcher.last.to_dict() if watcher.last else None
 
 
-@router.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=_ERRORS)
+@router.get(
+    "/v1/model", response_model=ModelInfo, tags=["model"], responses=_errors(401, 403, 503),
+    summary="The served model: version, thresholds, test metrics and features",
+)  # fmt: skip
 def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelInfo:
     """The served model: version, training window, thresholds and policy, test metrics, and
     every feature with its label and description."""
@@ -187,7 +198,10 @@ def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelI
     )
 
 
-@router.post("/v1/admin/reload", tags=["operations"], responses=_ERRORS)
+@router.post(
+    "/v1/admin/reload", tags=["operations"], responses=_errors(401, 403),
+    summary="Look for a new champion (or thresholds) now and swap it in",
+)  # fmt: skip
 async def reload_model(_key: AdminKey, request: Request) -> dict[str, Any]:
     """Look at the registry now; load, verify and swap in a new champion (or thresholds)."""
     watcher: ModelWatcher = request.app.state.watcher
@@ -195,14 +209,14 @@ async def reload_model(_key: AdminKey, request: Request) -> dict[str, Any]:
     return result.to_dict()
 
 
-@router.get("/healthz", response_model=Health, tags=["operations"])
+@router.get("/healthz", response_model=Health, tags=["operations"], summary="Liveness")
 def healthz() -> Health:
     """Liveness: the process answers."""
     return Health()
 
 
 @router.get(
-    "/readyz", response_model=Readiness, tags=["operations"],
+    "/readyz", response_model=Readiness, tags=["operations"], summary="Readiness",
     responses={503: {"model": Readiness, "description": "No model is loaded."}},
 )  # fmt: skip
 def readyz(holder: Holder, response: Response) -> Readiness:
@@ -214,7 +228,10 @@ def readyz(holder: Holder, response: Response) -> Readiness:
     return Readiness(ready=True, model=served.ref, error=holder.error)
 
 
-@router.get("/metrics", tags=["operations"], response_class=Response, responses=_ERRORS)
+@router.get(
+    "/metrics", tags=["operations"], response_class=Response, responses=_errors(401, 403),
+    summary="Prometheus metrics",
+)  # fmt: skip
 def prometheus(_key: AdminKey, metrics: AppMetrics) -> Response:
     """Prometheus metrics: requests and latency by route and status, scores by tier, model."""
     return Response(metrics.render(), media_type=CONTENT_TYPE)

@@ -77,7 +77,7 @@ class SqlCriteria(_Out):
 
 
 class Action(_Out):
-    """What to do with the lead (rule: config/routing.yaml, README "Scoring API")."""
+    """What to do with the lead (the routing rule; its events in routing.yaml)."""
 
     action: Literal["route_to_sales", "qualify", "nurture"]
     reason: str

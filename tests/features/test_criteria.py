@@ -31,6 +31,7 @@ from leadscore.features.online import OnlineBuilder
 from leadscore.features.snapshot import as_of_after_creation, snapshot
 from leadscore.features.sources import from_frames
 from leadscore.features.spec import build_spec
+from tests.conftest import examples
 
 Factory = Callable[[], dict[str, pd.DataFrame]]
 HEAD = "version: '1'\nowner: revops\nreviewed_on: 2024-06-30\ncriteria:\n"
@@ -396,7 +397,7 @@ def _mixed(config: FeatureConfig) -> Criteria:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in POOLS.items()}),
                 min_size=1, max_size=12))  # fmt: skip
 def test_frame_and_one_lead_check_agree(rows: list[dict[str, Any]]) -> None:

@@ -33,6 +33,7 @@ from leadscore.features.online import OnlineBuilder
 from leadscore.features.schema import EVENT_TYPES, UnseenCategoryWarning
 from leadscore.features.snapshot import DAY_NS, as_of_after_creation, snapshot
 from leadscore.features.spec import FeatureSpec, build_spec
+from tests.conftest import examples
 
 UNKNOWN = "zz_unknown"
 BASE = datetime(2024, 3, 1)  # naive UTC
@@ -415,7 +416,9 @@ def worlds(draw: st.DrawFn) -> dict[str, Any]:
 # tests
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(worlds())
 def test_builders_agree_on_random_histories(world: dict[str, Any]) -> None:
     assert_parity(world)

@@ -160,6 +160,12 @@ def relabelled(body: dict[str, Any]) -> dict[str, Any]:
     out["account"]["account_id"] = "renamed-account"
     out["account"]["company_name"] = "Another Name Entirely GmbH"
     out["contact"]["contact_id"] = "renamed-contact"
+    # ids that refer to them are renamed with them (the validator refuses contradictions)
+    for record, key, new in ((out["lead"], "account_id", "renamed-account"),
+                             (out["lead"], "contact_id", "renamed-contact"),
+                             (out["contact"], "account_id", "renamed-account")):  # fmt: skip
+        if key in record:
+            record[key] = new
     out["events"] = list(reversed(out["events"]))
     for i, event in enumerate(out["events"]):
         event["event_id"] = f"other-{i}"

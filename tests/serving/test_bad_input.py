@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import examples
 from tests.serving.conftest import ClientFactory, TestClient
 from tests.serving.leads import example
 
@@ -199,7 +200,9 @@ BODY_PATHS = [p for p in _paths(example()) if p]
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     st.lists(st.tuples(st.sampled_from(BODY_PATHS), JSON_VALUES), min_size=1, max_size=4),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from leadscore.features.config import load_feature_config
 from leadscore.features.spec import build_spec
 from leadscore.serving.reasons import TINY_SUM, allocate_points, explain
+from tests.conftest import examples
 
 contribs = st.lists(
     st.floats(min_value=-8, max_value=8, allow_nan=False, allow_subnormal=False),
@@ -24,7 +25,7 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(contribs, st.floats(min_value=-4, max_value=4), probability)
 def test_points_add_up_keep_signs_and_stay_within_one(
     values: list[float], base: float, slope_value: float
