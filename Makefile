@@ -71,7 +71,7 @@ typecheck: $(STAMP)
 
 ## The documentation site (docs/ -> site/); reference pages are generated from the code.
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --quiet -d site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_snapshot.py
