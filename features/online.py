@@ -13,8 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from leadscore.features.schema import FALSE_TEXT, TRUE_TEXT
-from leadscore.features.snapshot import DAY_NS, parse_field_value
-from leadscore.features.spec import Feature, FeatureSpec
+from leadscore.features.spec import DAY_NS, Feature, FeatureSpec, parse_field_value
 
 _EPOCH = datetime(1970, 1, 1)
 _FRACTION = re.compile(r"^(.*[T ]\d\d:\d\d:\d\d)\.(\d+)(.*)$")

@@ -21,10 +21,8 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.contract import CrmData, isin
-from leadscore.features.schema import FALSE_TEXT, TRUE_TEXT
-from leadscore.features.spec import Feature, FeatureSpec, Window
+from leadscore.features.spec import DAY_NS, Feature, FeatureSpec, Window, parse_field_value
 
-DAY_NS = 86_400 * 10**9
 _BIG = np.iinfo(np.int64).max
 _SMALL = np.iinfo(np.int64).min
 
@@ -32,27 +30,6 @@ _SMALL = np.iinfo(np.int64).min
 def as_of_after_creation(leads: pd.DataFrame, days: float) -> pd.Series:
     """as_of = created_at + `days` x 24 h for every lead."""
     return leads["created_at"] + pd.Timedelta(days=days)
-
-
-def parse_field_value(feature: Feature, raw: Any) -> Any:
-    """A field_update's text value in the feature's dtype (None when empty or unreadable)."""
-    if raw is None or (isinstance(raw, float) and raw != raw) or raw is pd.NA:
-        return None
-    if feature.dtype in ("number", "count"):
-        if isinstance(raw, bool):  # as text ("True") it is no number either
-            return None
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            return None
-        return number if np.isfinite(number) else None
-    if feature.dtype == "boolean":
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        return True if text in TRUE_TEXT else False if text in FALSE_TEXT else None
-    text = str(raw).strip()
-    return text or None
 
 
 class _Frame:

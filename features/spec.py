@@ -9,13 +9,15 @@ builder, the API schema, the model's input order and the reasons are all derived
 from __future__ import annotations
 
 import json
+import math
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from leadscore.features.config import FeatureConfig, Group
 from leadscore.features.errors import LeadscoreError
-from leadscore.features.schema import CURRENT_STATE_COLUMNS
+from leadscore.features.schema import CURRENT_STATE_COLUMNS, FALSE_TEXT, TRUE_TEXT
 
 DType = Literal["category", "ordinal", "number", "count", "boolean"]
 Kind = Literal[
@@ -34,6 +36,7 @@ Kind = Literal[
 Window = Literal["all", "first_7d", "last_7d", "prev_7d"]
 
 WINDOW_DAYS = 7
+DAY_NS = 86_400 * 10**9
 EVENT_KINDS = frozenset(
     {"count", "sum", "max", "exists", "days_since_last", "days_since_first", "latest"}
 )
@@ -99,6 +102,32 @@ class Feature:
         shown = f"{value:.0%}" if fraction else _display(value)
         age = "" if age_days is None else f"{age_days:g}"
         return self.template.format(value=shown, age_days=age)
+
+
+def parse_field_value(feature: Feature, raw: Any) -> Any:
+    """A field_update's text value in the feature's dtype (None when empty or unreadable).
+
+    Shared by the batch and the one-lead builders; pandas' missing value is recognised without
+    importing pandas (it only exists when a frame is being built).
+    """
+    pd = sys.modules.get("pandas")
+    if raw is None or (isinstance(raw, float) and raw != raw) or (pd is not None and raw is pd.NA):
+        return None
+    if feature.dtype in ("number", "count"):
+        if isinstance(raw, bool):  # as text ("True") it is no number either
+            return None
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            return None
+        return number if math.isfinite(number) else None
+    if feature.dtype == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        return True if text in TRUE_TEXT else False if text in FALSE_TEXT else None
+    text = str(raw).strip()
+    return text or None
 
 
 def _display(value: Any) -> str:

@@ -38,15 +38,23 @@ class YamlError(ConfigError):
     """The text is not YAML, or not the mapping a config file must be."""
 
 
+# libyaml's loader when PyYAML was built with it (the wheels are): the same safe subset, faster
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_yaml(text: str, origin: str) -> tuple[Any, yaml.Node | None]:
-    """The data and the node tree (for line numbers) of YAML text."""
+    """The data and the node tree (for line numbers) of YAML text, parsed once."""
+    loader = _Loader(text)
     try:
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        return (None if node is None else loader.construct_document(node)), node
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise YamlError(origin, [f"{at}not valid YAML ({problem})"]) from None
+    finally:
+        loader.dispose()
 
 
 def line_of(node: yaml.Node | None, loc: Loc) -> int | None:

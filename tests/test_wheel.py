@@ -8,6 +8,7 @@ packaged defaults and the small canonical CSV fixture, without leadforge (an opt
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -30,9 +31,15 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) 
 def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("MLFLOW_", "LEADSCORE_", "VIRTUAL_ENV", "PYTHONPATH"))}  # fmt: skip
+    # build from a copy of the sources: setuptools builds in-tree (build/), and a stale build/
+    # in the checkout could put removed modules into the wheel
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "data", "site", ".typecheck", "*cache*", "*.db",
+        "mlruns", "*.egg-info"))  # fmt: skip
     dist = tmp_path / "dist"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist),
-          str(ROOT)], tmp_path, env)  # fmt: skip
+          str(source)], tmp_path, env)  # fmt: skip
     (wheel,) = dist.glob("leadscore-*.whl")
     target = tmp_path / "venv"
     venv.create(target, with_pip=True)

@@ -6,13 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # plots are files; never open a window
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -81,10 +77,15 @@ def slug(value: Any) -> str:
 # plots
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _figure(width: float, height: float) -> tuple[Figure, Any]:
+    """A figure and its axes without pyplot: no global state, no backend to choose, no window."""
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -102,7 +103,7 @@ def plot_all(
     curves = {"lightgbm (calibrated)": p, **baselines}
     paths = []
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure(5, 5)
     for name, score in curves.items():
         fpr, tpr, _ = roc_curve(y, score)
         ax.plot(fpr, tpr, label=f"{name} AUC={roc_auc_score(y, score):.3f}")
@@ -111,7 +112,7 @@ def plot_all(
     ax.legend(loc="lower right", fontsize=8)
     paths.append(_save(fig, out / "roc.png"))
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure(5, 5)
     for name, score in curves.items():
         precision, recall, _ = precision_recall_curve(y, score)
         ax.plot(recall, precision, label=f"{name} AP={average_precision_score(y, score):.3f}")
@@ -120,7 +121,7 @@ def plot_all(
     ax.legend(fontsize=8)
     paths.append(_save(fig, out / "precision_recall.png"))
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure(5, 5)
     for name, score in (("uncalibrated", raw), ("calibrated", p)):
         order = np.argsort(score, kind="stable")
         chunks = np.array_split(order, 10)
@@ -132,7 +133,7 @@ def plot_all(
     ax.legend(fontsize=8)
     paths.append(_save(fig, out / "calibration.png"))
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure(5, 5)
     for name, score in curves.items():
         order = np.argsort(-score, kind="stable")
         gains = np.cumsum(y[order]) / max(y.sum(), 1)
@@ -143,7 +144,7 @@ def plot_all(
     ax.legend(fontsize=8)
     paths.append(_save(fig, out / "cumulative_gains.png"))
 
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = _figure(5, 4)
     frame = pd.DataFrame({"tier": tiers, "y": y}).groupby("tier")["y"].agg(["mean", "size"])
     frame = frame.reindex(["A", "B", "C", "D"]).fillna(0)
     ax.bar(frame.index, frame["mean"])
@@ -152,7 +153,7 @@ def plot_all(
     ax.set(ylabel="observed conversion", title="Conversion by tier (test)")
     paths.append(_save(fig, out / "conversion_by_tier.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig, ax = _figure(6, 6)
     top = importance.sort_values().tail(20)
     ax.barh(top.index, top.to_numpy())
     ax.set(xlabel="mean |SHAP| (log-odds)", title="Feature importance (test)")

@@ -31,8 +31,8 @@ from leadscore.features.config import CustomField, FeatureConfig, load_feature_c
 from leadscore.features.contract import CrmData, validate
 from leadscore.features.online import OnlineBuilder
 from leadscore.features.schema import EVENT_TYPES, UnseenCategoryWarning
-from leadscore.features.snapshot import DAY_NS, as_of_after_creation, snapshot
-from leadscore.features.spec import FeatureSpec, build_spec
+from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.features.spec import DAY_NS, FeatureSpec, build_spec
 from tests.conftest import examples
 
 UNKNOWN = "zz_unknown"
