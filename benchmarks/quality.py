@@ -7,11 +7,12 @@ For each (seed, difficulty) world:
    the training leads' static attributes, so only the ids beyond the training bundle count;
 2. train with the repository's pipeline (``training.train.train_model``: snapshots, LightGBM,
    calibration, MLflow registration into a scratch SQLite store under ``--work``);
-3. score the unseen evaluation leads that are still open ``--as-of-days`` after creation
-   (as ``leadscore score --as-of-days`` does: leads already won or lost are not scoring cases);
-4. train leadforge's flat baseline (a default ``LGBMClassifier`` on the bundle's own flat task
-   table, leakage-flagged columns dropped; the logic of ``flat_baseline.py``, reimplemented) and
-   score the same leads, so both AUCs are computed on exactly the same rows and labels.
+3. score the unseen evaluation leads that are still open ``--as-of-days`` after creation with
+   ``leadscore.serving.batch.score_source`` (what ``leadscore score --as-of-days`` runs: leads
+   already won or lost are not scoring cases);
+4. train the flat-table yardstick (:func:`flat_baseline`: a default ``LGBMClassifier`` on the
+   bundle's own flat task table, leakage-flagged columns dropped) and score the same leads, so
+   both AUCs are computed on exactly the same rows and labels.
 
 Reported per world: leads, positives, flat AUC, our AUC (calibrated, as served; also the raw
 booster's), the difference, our ECE (10 equal-mass bins) and Brier on those leads, the ECE a
@@ -20,6 +21,7 @@ ECE, and the training run's own test-slice metrics (``test_roc_auc``, ``logreg_t
 A table goes to stdout, every number to ``WORK/results/NAME.json`` (rewritten after each world).
 Nothing is judged: the exit status is 0 whenever every world ran.
 
+Bundles, training and scoring live in ``quality_worlds.py``; the yardstick and the metrics here.
 Several ``--config`` files are each evaluated on every world (the bundles are loaded once per
 world). ``--fast`` trains with the same functions as ``train_model`` but without MLflow, and reuses
 the snapshots between configs: for sweeps; the default registers every model in a scratch store.
@@ -27,7 +29,7 @@ the snapshots between configs: for sweeps; the default registers every model in 
     python benchmarks/quality.py                                  # seeds 101 102, all tiers
     python benchmarks/quality.py --seeds 201 --difficulties intro --config my_training.yaml
     python benchmarks/quality.py --fast --config a.yaml b.yaml    # compare configs
-    python benchmarks/quality.py --flat-tool ../shared/tools/flat_baseline.py   # cross-check
+    python benchmarks/quality.py --smoke --work /tmp/q            # one tiny world, for CI
 """
 
 from __future__ import annotations
@@ -37,76 +39,40 @@ import json
 import logging
 import os
 import platform
-import re
-import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared benchmark modules
+
+import common
 import lightgbm as lgb
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
+from quality_worlds import DIFFICULTIES, World, prepare_mlflow
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from leadscore.features.config import FeatureConfig, load_feature_config
-from leadscore.features.contract import CrmData
-from leadscore.features.labels import ALREADY_LOST, ALREADY_REACHED, ALREADY_WON, label_snapshots
-from leadscore.features.snapshot import as_of_after_creation, snapshot
-from leadscore.features.sources import load_source
-from leadscore.features.spec import build_spec
-from leadscore.serving.runtime import Encoding, Scorer
+from leadscore.features.config import load_feature_config
 from leadscore.training.config import TrainingConfig, load_training_config
-from leadscore.training.data import TrainingSet, build_training_set
 from leadscore.training.evaluate import ece
-from leadscore.training.models import fit_logreg
-from leadscore.training.train import evaluate_test, fit_scorer, train_model
 
-RECIPE = "b2b_saas_procurement_v1"
-DIFFICULTIES = ("intro", "intermediate", "advanced")
 FLAT_LABEL = "converted_within_90_days"
-# Columns flat_baseline.py drops: leakage-flagged current state, ids, the label.
+# Columns the flat yardstick drops: leakage-flagged current state, ids, the label.
 FLAT_DROP = frozenset({
     "current_stage", "is_sql", "total_touches_all", "account_id", "contact_id", "lead_id",
     "lead_created_at", FLAT_LABEL,
 })  # fmt: skip
-CLOSED = frozenset({ALREADY_REACHED, ALREADY_WON, ALREADY_LOST})
-EXPERIMENT = "quality"
 
 
 # -------------------------------------------------------------------------------------------
-# bundles
-
-
-def bundle(work: Path, seed: int, difficulty: str, leads: int) -> Path:
-    """A research_instructor bundle of one world, generated once and cached."""
-    out = work / "bundles" / f"s{seed}_{difficulty}_n{leads}"
-    if (out / "manifest.json").is_file():
-        return out
-    tmp = out.with_name(out.name + ".tmp")
-    exe = Path(sys.executable).with_name("leadforge")
-    cmd = [
-        str(exe), "generate", "--recipe", RECIPE, "--seed", str(seed), "--difficulty", difficulty,
-        "--n-leads", str(leads), "--mode", "research_instructor", "--out", str(tmp),
-    ]  # fmt: skip
-    print(f"  generating {out.name} ...", flush=True)
-    started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not (tmp / "manifest.json").is_file():
-        sys.exit(f"leadforge generate failed for {out.name}:\n{done.stderr[-2000:]}")
-    tmp.rename(out)
-    print(f"  generated {out.name} in {time.perf_counter() - started:.0f} s", flush=True)
-    return out
-
-
-# -------------------------------------------------------------------------------------------
-# the flat baseline (the logic of /work/shared/tools/flat_baseline.py)
+# the flat-table yardstick
 
 
 def flat_table(root: Path) -> pd.DataFrame:
+    """A bundle's flat task table (train, valid and test splits together)."""
     task = root / "tasks" / FLAT_LABEL
     return pd.concat(
         [pd.read_parquet(task / f"{s}.parquet") for s in ("train", "valid", "test")],
@@ -125,7 +91,8 @@ def _matrix(d: pd.DataFrame, cols: list[str], ref: pd.DataFrame | None = None) -
 
 
 def flat_baseline(train_root: Path, eval_root: Path) -> pd.DataFrame:
-    """`lead_id`, flat label and the baseline's probability for every unseen evaluation lead."""
+    """`lead_id`, flat label and the yardstick's probability for every unseen evaluation lead:
+    a default LightGBM trained on the training bundle's flat table."""
     a, b = flat_table(train_root), flat_table(eval_root)
     b = b[~b["lead_id"].isin(a["lead_id"])]
     cols = [c for c in a.columns if c not in FLAT_DROP]
@@ -142,71 +109,6 @@ def flat_baseline(train_root: Path, eval_root: Path) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def run_flat_tool(tool: Path, train_root: Path, eval_root: Path, scores: Path) -> dict[str, Any]:
-    """Cross-check: run the shared yardstick script itself on our scores file."""
-    cmd = [sys.executable, str(tool), str(train_root), str(eval_root), str(scores)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    text = done.stdout.strip()
-    found = re.search(
-        r"leads=(\d+) positives=(\d+) flat-baseline AUC=([\d.]+)(?: yours=([\d.]+))?", text
-    )
-    if not found:
-        return {"error": (done.stderr or text)[-500:]}
-    return {
-        "leads": int(found[1]), "positives": int(found[2]), "flat_auc": float(found[3]),
-        "ours_auc": float(found[4]) if found[4] else None,
-    }  # fmt: skip
-
-
-# -------------------------------------------------------------------------------------------
-# training and scoring with the repository's pipeline
-
-
-def prepare_mlflow(work: Path, name: str) -> None:
-    """A scratch SQLite store and artifact root under `work`; never the repository's."""
-    store = work / "mlflow"
-    store.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{(store / f'{name}.db').resolve()}"
-    os.environ["MLFLOW_TRACKING_URI"] = uri  # training/tracking.py reads it
-    mlflow.set_tracking_uri(uri)
-    client = MlflowClient()
-    if client.get_experiment_by_name(EXPERIMENT) is None:
-        artifacts = (store / f"{name}.artifacts").resolve()
-        client.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
-
-
-def score_unseen(
-    crm: CrmData, scorer: Scorer, seen: set[str], days: float, horizon: float, target: str
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Scores, raw scores and labels of the unseen leads still open `days` after creation."""
-    leads = crm.leads
-    unseen = ~leads["lead_id"].astype(str).isin(seen)
-    crm.leads = leads[unseen.to_numpy()].reset_index(drop=True)
-    try:
-        when = as_of_after_creation(crm.leads, days).reset_index(drop=True)
-        rows = snapshot(crm, scorer.spec, when)
-        created = crm.leads.set_index("lead_id")["created_at"]
-        labels = label_snapshots(
-            rows, crm.outcomes, created, target=target,  # type: ignore[arg-type]
-            horizon_days=horizon, observation_end=crm.observation_end, has_outcome_dates=True,
-        )  # fmt: skip
-    finally:
-        crm.leads = leads
-    reason = labels["excluded"]
-    counts = {str(k): int(v) for k, v in reason.value_counts().items()}
-    counts["unseen"] = len(rows)
-    open_ = ~reason.isin(CLOSED).fillna(False).to_numpy(dtype=bool)
-    rows, labels = rows[open_].reset_index(drop=True), labels[open_].reset_index(drop=True)
-    scored = scorer.score_frame(rows)
-    frame = pd.DataFrame({
-        "lead_id": rows["lead_id"].astype(str).to_numpy(),
-        "mql_probability": scored["mql_probability"].to_numpy(),
-        "raw": scorer.raw_frame(rows),
-        "label": labels["label"].astype("float64").to_numpy(),  # NaN: not final
-    })  # fmt: skip
-    return frame, counts
-
-
 def ece_noise_floor(p: np.ndarray, draws: int = 200) -> float:
     """Median ECE of a perfectly calibrated model on these probabilities (labels drawn from p):
     what sampling noise alone gives with this many leads."""
@@ -214,70 +116,17 @@ def ece_noise_floor(p: np.ndarray, draws: int = 200) -> float:
     return float(np.median([ece(rng.binomial(1, p), p) for _ in range(draws)]))
 
 
-class World:
-    """One (seed, difficulty): bundles, loaded sources and what does not depend on the config."""
-
-    def __init__(self, work: Path, seed: int, difficulty: str, n_train: int, n_eval: int,
-                 fcfg: FeatureConfig):  # fmt: skip
-        self.seed, self.difficulty, self.fcfg = seed, difficulty, fcfg
-        self.train_root = bundle(work, seed, difficulty, n_train)
-        self.eval_root = bundle(work, seed, difficulty, n_eval)
-        self.crm = load_source(self.train_root, fcfg)
-        self.eval_crm = load_source(self.eval_root, fcfg)
-        self.seen = set(self.crm.leads["lead_id"].astype(str))
-        self.flat = flat_baseline(self.train_root, self.eval_root)
-        self._sets: dict[str, tuple[TrainingSet, Any]] = {}
-
-    def training_set(self, cfg: TrainingConfig) -> tuple[TrainingSet, Any]:
-        """(TrainingSet, logistic-regression baseline), cached by what builds them."""
-        key = json.dumps(
-            [cfg.label.model_dump(mode="json"), list(cfg.snapshot_ages),
-             cfg.split.model_dump(mode="json"), cfg.min_train_positives]
-        )  # fmt: skip
-        if key not in self._sets:
-            ts = build_training_set(self.crm, build_spec(self.fcfg), cfg)
-            train = ts.part("train")
-            encoding = Encoding.learn(ts.spec, train)
-            logreg = fit_logreg(encoding.frame(train), train["label"].to_numpy(), encoding)
-            self._sets[key] = (ts, logreg)
-        return self._sets[key]
-
-
-def train_fast(world: World, cfg: TrainingConfig) -> tuple[Scorer, dict[str, float], TrainingSet]:
-    """`train_model` without MLflow (its own `fit_scorer` and `evaluate_test`), nothing
-    registered. For sweeps: snapshots and the logistic-regression baseline are reused."""
-    ts, logreg = world.training_set(cfg)
-    fitted = fit_scorer(ts, world.fcfg, cfg, logreg=logreg, progress=lambda _msg: None)
-    metrics, _ = evaluate_test(fitted.scorer, ts.part("test"), logreg, fitted.reference_age)
-    metrics["best_iteration"] = float(fitted.scorer.booster.best_iteration)
-    return fitted.scorer, metrics, ts
-
-
 def evaluate_world(
-    work: Path,
-    world: World,
-    cfg: TrainingConfig,
-    days: float,
-    run_name: str,
-    fast: bool,
-    flat_tool: Path | None,
-) -> dict[str, Any]:
+    work: Path, world: World, flat: pd.DataFrame, cfg: TrainingConfig, days: float,
+    run_name: str, fast: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Train on the world's training bundle, score its unseen leads, compare with the yardstick's
+    scores `flat` on the same leads; one result row (the scores kept under WORK/scores/RUN/)."""
     seed, difficulty = world.seed, world.difficulty
-    started = time.perf_counter()
-    if fast:
-        scorer, m, ts = train_fast(world, cfg)
-    else:
-        result = train_model(
-            world.crm, world.fcfg, cfg, model_name=f"quality-{run_name}-s{seed}-{difficulty}",
-            experiment=EXPERIMENT, progress=lambda _msg: None,
-        )  # fmt: skip
-        scorer, m, ts = result.scorer, result.metrics, result.training_set
-    train_seconds = time.perf_counter() - started
-
-    ours, counts = score_unseen(
-        world.eval_crm, scorer, world.seen, days, cfg.label.horizon_days, cfg.label.target
-    )
-    both = ours.merge(world.flat, on="lead_id", how="inner", validate="one_to_one")
+    with common.stopwatch() as training:
+        scorer, m, ts = world.train(cfg, run_name, fast)
+    ours, counts = world.score_unseen(scorer, days, cfg.label.horizon_days)
+    both = ours.merge(flat, on="lead_id", how="inner", validate="one_to_one")
     if len(both) != len(ours):
         raise RuntimeError(
             f"s{seed} {difficulty}: {len(ours) - len(both)} scored leads missing from the flat "
@@ -319,17 +168,10 @@ def evaluate_world(
         "calib_snapshots": ranges["calib"]["snapshots"],
         "calib_positives": ranges["calib"]["positives"],
         "eval_exclusions": counts,
-        "train_seconds": round(train_seconds, 1),
+        "train_seconds": round(training.seconds, 1),
         "scores": str(scores_path),
     }
     row["delta"] = row["ours_auc"] - row["flat_auc"]
-    if flat_tool is not None:
-        tool = run_flat_tool(flat_tool, world.train_root, world.eval_root, scores_path)
-        row["flat_tool"] = tool
-        if "error" not in tool and (
-            tool["leads"] != row["n_eval"] or abs(tool["ours_auc"] - row["ours_auc"]) > 5e-4
-        ):
-            print(f"  WARNING: flat tool disagrees on s{seed} {difficulty}: {tool}", flush=True)
     return row
 
 
@@ -351,36 +193,28 @@ COLUMNS = [
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cells = [[h for h, _, _ in COLUMNS]]
-    cells += [[fmt.format(r[k]) for _, k, fmt in COLUMNS] for r in rows]
+    """The results as text, one line per world and a line of means."""
+    cells = [[fmt.format(r[k]) for _, k, fmt in COLUMNS] for r in rows]
     if rows:
-        mean = ["mean", "", "", ""] + [
+        cells.append(["mean", "", "", ""] + [
             fmt.format(float(np.mean([r[k] for r in rows])))
             if k not in ("best_iteration", "calibrator") else ""
             for _, k, fmt in COLUMNS[4:]
-        ]  # fmt: skip
-        cells.append(mean)
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+        ])  # fmt: skip
+    return common.format_table([h for h, _, _ in COLUMNS], cells)
 
 
 def write_results(
-    args: argparse.Namespace,
-    path: Path | None,
-    cfg: TrainingConfig,
-    name: str,
-    rows: list[dict[str, Any]],
-    work: Path,
-) -> Path:
-    out = Path(args.out or work / "results" / f"{name}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    args: argparse.Namespace, path: Path | None, cfg: TrainingConfig, name: str,
+    rows: list[dict[str, Any]], work: Path,
+) -> Path:  # fmt: skip
+    """Every number of one run (config) so far, as JSON."""
     payload = {
         "name": name,
         "config": str(path or "config/training.yaml"),
         "training_config": cfg.model_dump(mode="json"),
         "fast": args.fast,
+        "smoke": args.smoke,
         "train_leads": args.train_leads,
         "eval_leads": args.eval_leads,
         "as_of_days": args.as_of_days,
@@ -392,40 +226,44 @@ def write_results(
             for k in ("flat_auc", "ours_auc", "ours_auc_raw", "delta", "ece", "brier")
         },
     }
-    out.write_text(json.dumps(payload, indent=1, default=str))
-    return out
+    return common.write_json(Path(args.out or work / "results" / f"{name}.json"), payload, 1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 102])
     parser.add_argument("--difficulties", nargs="+", choices=DIFFICULTIES, default=DIFFICULTIES)
     parser.add_argument("--train-leads", type=int, default=5000)
     parser.add_argument("--eval-leads", type=int, default=10000)
     parser.add_argument("--as-of-days", type=float, default=30)
-    parser.add_argument(
-        "--config", type=Path, nargs="+", default=[None],
-        help="training.yaml override(s), each evaluated on every world (default: config/)",
-    )  # fmt: skip
-    parser.add_argument("--features-config", type=Path, help="features.yaml (default: config/)")
-    parser.add_argument(
-        "--work", type=Path, default=Path("/tmp/quality"), help="bundles, MLflow stores, scores"
-    )
+    parser.add_argument("--config", type=Path, nargs="+", default=[None],
+                        help="training.yaml override(s), each evaluated on every world "
+                             "(default: the packaged config)")  # fmt: skip
+    parser.add_argument("--features-config", type=Path, help="features.yaml (default: packaged)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "quality",
+                        help="bundles (cached), MLflow stores, scores")  # fmt: skip
     parser.add_argument("--name", help="run name (default: the config file's stem)")
     parser.add_argument("--out", type=Path, help="JSON results (default: WORK/results/NAME.json)")
-    parser.add_argument(
-        "--fast", action="store_true",
-        help="train without MLflow (same functions; snapshots reused between configs)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--flat-tool", type=Path, help="also run this flat_baseline.py on our scores (cross-check)"
-    )
+    parser.add_argument("--fast", action="store_true",
+                        help="train without MLflow (same functions; snapshots reused between "
+                             "configs)")  # fmt: skip
+    parser.add_argument("--smoke", action="store_true",
+                        help="one small world: seed 101, intro, 400 + 400 leads")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.seeds, args.difficulties = [101], ["intro"]
+        args.train_leads, args.eval_leads = 400, 800
     if args.eval_leads <= args.train_leads:
         parser.error("--eval-leads must exceed --train-leads: only the leads beyond count")
     if len(args.config) > 1 and (args.name or args.out):
         parser.error("--name and --out take one config; with several, names are the file stems")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Evaluate every config on every world; print the tables, write the JSON."""
+    args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore", module="mlflow")
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -441,11 +279,10 @@ def main(argv: list[str] | None = None) -> int:
         for difficulty in args.difficulties:
             print(f"[s{seed} {difficulty}]", flush=True)
             world = World(work, seed, difficulty, args.train_leads, args.eval_leads, fcfg)
+            flat = flat_baseline(world.train_root, world.eval_root)
             for path, cfg in configs:
                 name = args.name or (path.stem if path else "default")
-                row = evaluate_world(
-                    work, world, cfg, args.as_of_days, name, args.fast, args.flat_tool
-                )
+                row = evaluate_world(work, world, flat, cfg, args.as_of_days, name, args.fast)
                 runs.setdefault(name, []).append(row)
                 print(f"  {name:<24} flat {row['flat_auc']:.4f}  ours {row['ours_auc']:.4f} "
                       f"({row['delta']:+.4f})  ECE {row['ece']:.4f}  Brier {row['brier']:.4f}  "
