@@ -8,14 +8,26 @@ it is the latest timestamp anywhere in the source.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import CrmData, parse_timestamps, validate
 from leadscore.features.schema import TABLES, DataContractError
+from leadscore.features.yamlfile import load_yaml
+
+
+class SourceMeta(BaseModel):
+    """`source.yaml`: what the export says about itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    observation_end: datetime | None = Field(
+        default=None, description="When the export was taken (ISO-8601 date or date-time)."
+    )
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -47,12 +59,11 @@ def load_canonical(root: Path, config: FeatureConfig) -> CrmData:
         )
     paths = {t: p for t, p in found.items() if p is not None}
     meta_file = root / "source.yaml"
-    meta = yaml.safe_load(meta_file.read_text()) if meta_file.is_file() else {}
     end = None
-    if meta and meta.get("observation_end"):
-        end = parse_timestamps(pd.Series([str(meta["observation_end"])])).iloc[0]
-        if pd.isna(end):
-            raise DataContractError([f"{meta_file}: observation_end is not a timestamp"])
+    if meta_file.is_file():
+        meta = load_yaml(meta_file, SourceMeta, "source description")
+        if meta.observation_end is not None:
+            end = parse_timestamps(pd.Series([meta.observation_end])).iloc[0]
     return from_frames(
         {t: _read(p) for t, p in paths.items()},
         config,
