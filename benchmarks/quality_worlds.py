@@ -98,7 +98,7 @@ class World:
             ts = build_training_set(self.crm, build_spec(self.fcfg), cfg)
             train = ts.part("train")
             encoding = Encoding.learn(ts.spec, train)
-            logreg = fit_logreg(encoding.frame(train), train["label"].to_numpy(), encoding)
+            logreg = fit_logreg(train, train["label"].to_numpy(), encoding)
             self._sets[key] = (ts, logreg)
         return self._sets[key]
 

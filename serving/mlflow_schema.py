@@ -9,8 +9,6 @@ against the contract itself (`features.payload`) and names the bad index and fie
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import (
     AnyType,
@@ -70,52 +68,3 @@ def signature(config: FeatureConfig) -> ModelSignature:
     )
     params = ParamSchema([ParamSpec("as_of", DataType.string, None)])
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
-
-
-def synthetic_example() -> dict[str, Any]:
-    """A made-up lead (never a real one) for the logged input example and the API docs."""
-    events: list[dict[str, Any]] = []
-    plan = [
-        ("touch", "content_download", "inbound", None),
-        ("web_session", "website", "inbound", None),
-        ("touch", "email", "outbound", None),
-        ("web_session", "pricing_page", "inbound", None),
-        ("touch", "webinar", "inbound", None),
-        ("sales_activity", "call", "outbound", "no_answer"),
-        ("sales_activity", "email", "outbound", "connected"),
-        ("web_session", "demo_page", "inbound", None),
-        ("sales_activity", "meeting", "outbound", "meeting_set"),
-        ("touch", "linkedin_message", "outbound", None),
-    ]
-    for i in range(20):
-        kind, subtype, direction, outcome = plan[i % len(plan)]
-        day = i + 1
-        event: dict[str, Any] = {
-            "event_id": f"evt-{i + 1:03d}",
-            "timestamp": f"2026-03-{day:02d}T10:{i:02d}:00Z",
-            "type": kind,
-            "subtype": subtype,
-            "direction": direction,
-        }
-        if outcome:
-            event["outcome"] = outcome
-        if kind == "web_session":
-            event["page_views"] = 4
-            event["pricing_page_views"] = 2 if subtype == "pricing_page" else 0
-            event["demo_page_views"] = 1 if subtype == "demo_page" else 0
-            event["duration_seconds"] = 240
-        events.append(event)
-    events.append({"event_id": "evt-021", "timestamp": "2026-03-21T15:00:00Z",
-                   "type": "opportunity_opened", "value": 42000.0})  # fmt: skip
-    return {
-        "lead": {"lead_id": "lead-example-001", "created_at": "2026-03-01T09:00:00Z",
-                 "source": "inbound_marketing"},
-        "account": {"account_id": "acct-example-001", "company_name": "Example Logistics Ltd",
-                    "industry": "logistics", "region": "UK", "employee_band": "500-999",
-                    "revenue_band": "$50M-$200M", "process_maturity_band": "medium"},
-        "contact": {"contact_id": "cnt-example-001", "job_title": "VP Finance",
-                    "role_function": "vp_finance", "seniority": "vp",
-                    "buyer_role": "economic_buyer", "email_domain_type": "corporate"},
-        "events": events,
-        "as_of": "2026-03-31T09:00:00Z",
-    }  # fmt: skip

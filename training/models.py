@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
@@ -60,17 +62,39 @@ def fit_booster(
     return booster
 
 
-def fit_logreg(x_train: np.ndarray, y_train: np.ndarray, encoding: Encoding) -> Pipeline:
+@dataclass(frozen=True)
+class LogisticBaseline:
+    """The logistic-regression baseline, fitted on the same encoded features as the booster.
+
+    It is given snapshot rows and encodes them itself, as named columns, so that whatever
+    scikit-learn says names features rather than column positions.
+    """
+
+    encoding: Encoding
+    pipeline: Pipeline
+
+    def named(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Rows encoded as the model's input, one named column per feature."""
+        return pd.DataFrame(self.encoding.frame(rows), columns=list(self.encoding.names))
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        """The probability of converting for each row."""
+        return np.asarray(self.pipeline.predict_proba(self.named(rows))[:, 1], dtype=np.float64)
+
+
+def fit_logreg(rows: pd.DataFrame, y: np.ndarray, encoding: Encoding) -> LogisticBaseline:
     """Baseline: logistic regression on the same encoded features.
 
     Nominal codes are one-hot encoded (unseen and missing share the `-1` column); the rest are
-    imputed at the median with a missing indicator and standardised.
+    imputed at the median with a missing indicator and standardised. A feature with no value
+    in training is kept as a constant (it carries nothing, and says so in no warning).
     """
-    nominal = [encoding.names.index(n) for n in encoding.categorical]
-    numeric = [i for i in range(len(encoding.names)) if i not in nominal]
+    nominal = list(encoding.categorical)
+    numeric = [n for n in encoding.names if n not in nominal]
     prep = ColumnTransformer(
         [
-            ("nominal", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1),
+            ("nominal", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1,
+                                                    keep_empty_features=True),
                                       OneHotEncoder(handle_unknown="ignore")), nominal),
             ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
                                                     keep_empty_features=True),
@@ -78,7 +102,9 @@ def fit_logreg(x_train: np.ndarray, y_train: np.ndarray, encoding: Encoding) -> 
         ]
     )  # fmt: skip
     model = Pipeline([("prep", prep), ("lr", LogisticRegression(C=0.5, max_iter=3000))])
-    return model.fit(x_train, y_train)
+    baseline = LogisticBaseline(encoding, model)
+    model.fit(baseline.named(rows), y)
+    return baseline
 
 
 def _fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:

@@ -13,7 +13,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from leadscore.features.config import FeatureConfig
-from leadscore.serving.mlflow_schema import signature, synthetic_example
+from leadscore.serving.examples import example_body
+from leadscore.serving.mlflow_schema import signature
 from leadscore.serving.registry import (
     ALIASES_AT_CREATION_TAG,
     CHALLENGER,
@@ -44,7 +45,7 @@ def start_run(experiment: str) -> mlflow.ActiveRun:
 
 def log_scorer_model(scorer_dir: Path, config: FeatureConfig, model_name: str) -> tuple[str, str]:
     """Log the scorer as a models-from-code pyfunc, register it; returns (model URI, version)."""
-    example = synthetic_example()
+    example = example_body(config)  # valid under this model's own contract
     frame = pd.DataFrame([{k: example[k] for k in ("lead", "account", "contact", "events")}])
     info = mlflow.pyfunc.log_model(
         name="model",

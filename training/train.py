@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
@@ -25,7 +24,12 @@ from leadscore.serving.runtime import Encoding, Scorer, TierCuts
 from leadscore.training.config import TrainingConfig
 from leadscore.training.data import TrainingSet, build_training_set
 from leadscore.training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
-from leadscore.training.models import choose_calibrator, fit_booster, fit_logreg
+from leadscore.training.models import (
+    LogisticBaseline,
+    choose_calibrator,
+    fit_booster,
+    fit_logreg,
+)
 from leadscore.training.policy import compute_thresholds, policy_rows
 from leadscore.training.tracking import (
     configure,
@@ -58,12 +62,12 @@ def _age_suffix(age: float) -> str:
 
 
 def evaluate_test(
-    scorer: Scorer, test: pd.DataFrame, logreg: Any, reference_age: float
+    scorer: Scorer, test: pd.DataFrame, logreg: LogisticBaseline, reference_age: float
 ) -> tuple[dict[str, float], pd.DataFrame]:
     """Metrics on the test slice: headline at the reference age, per age, per source."""
     scored = scorer.score_frame(test)
     raw = scorer.raw_frame(test)
-    lr = logreg.predict_proba(scorer.encoding.frame(test))[:, 1]
+    lr = logreg.predict(test)
     frame = test[["lead_id", "lead_age_days", "lead_source", "label"]].assign(
         p=scored["mql_probability"].to_numpy(), raw=raw, logreg=lr,
         is_mql=scored["is_mql"].to_numpy(), tier=scored["tier"].to_numpy(),
@@ -99,7 +103,7 @@ class Fitted:
 
     training_set: TrainingSet
     scorer: Scorer
-    logreg: Any
+    logreg: LogisticBaseline
     reference_age: float
     calibration_scores: dict[str, float]
     held_out: pd.DataFrame
@@ -111,7 +115,7 @@ def fit_scorer(
     cfg: TrainingConfig,
     *,
     model_name: str = "",
-    logreg: Any = None,
+    logreg: LogisticBaseline | None = None,
     progress: Progress = log.info,
 ) -> Fitted:
     """LightGBM (early-stopped on `stop`), the calibrator and thresholds (on `calib`) and the
@@ -126,7 +130,7 @@ def fit_scorer(
     )  # fmt: skip
     if logreg is None:
         progress("fitting the logistic-regression baseline")
-        logreg = fit_logreg(encoding.frame(train), train["label"].to_numpy(), encoding)
+        logreg = fit_logreg(train, train["label"].to_numpy(), encoding)
 
     progress("choosing the calibrator and thresholds on the calibration slice")
     raw_calib = np.asarray(booster.predict(encoding.frame(calib)), dtype=np.float64)

@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from leadscore.serving.api.examples import batch_example
 from leadscore.serving.api.service import Served
+from leadscore.serving.examples import batch_example
 from leadscore.serving.settings import Settings
 
 REF = "#/components/schemas/{model}"

@@ -21,7 +21,6 @@ from leadscore.features.criteria.rules import Criteria, load_criteria
 from leadscore.features.payload import LeadPayloadBase, ParsedLead, payload_model
 from leadscore.features.spec import DType, Kind, build_spec
 from leadscore.serving.api.bodies import parse_lead
-from leadscore.serving.api.examples import example_body
 from leadscore.serving.api.schemas import (
     Action,
     CriterionOut,
@@ -33,6 +32,7 @@ from leadscore.serving.api.schemas import (
     SqlCriteria,
     UnknownCategory,
 )
+from leadscore.serving.examples import example_body
 from leadscore.serving.loader import load_scorer
 from leadscore.serving.reasons import GROUPS, Reason, explain, json_value
 from leadscore.serving.routing import RoutingConfig, load_routing, recommend

@@ -22,7 +22,7 @@ from leadscore.features.config import load_feature_config
 from leadscore.features.online import OnlineBuilder
 from leadscore.features.payload import payload_model
 from leadscore.features.spec import build_spec
-from leadscore.serving.mlflow_schema import synthetic_example
+from leadscore.serving.examples import synthetic_example
 from leadscore.serving.runtime import Calibrator, Encoding, Scorer, Thresholds, TierCuts
 
 AS_OF = datetime(2024, 3, 1, 9, 0, 0)
