@@ -67,6 +67,9 @@ class FeatureConfig(BaseModel):
 
     ordered: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     custom_fields: tuple[CustomField, ...] = ()
+    # how the readers see "no value" and dates that are not ISO-8601 (exports, flat files)
+    placeholders: tuple[str, ...] = ("", "Select", "N/A", "unknown", "-")
+    date_format: str | None = None  # a strftime pattern, e.g. "%m/%d/%Y"
 
     @model_validator(mode="after")
     def _unique_names(self) -> FeatureConfig:

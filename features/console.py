@@ -23,6 +23,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from leadscore.features.errors import LeadscoreError, UsageProblem
+from leadscore.features.schema import date_only_moment
 
 DEBUG_ENV = "LEADSCORE_DEBUG"
 WIDE = 160  # when writing to a file or a pipe: wide enough that tables do not wrap
@@ -102,8 +103,11 @@ def group(help_text: str) -> typer.Typer:
 
 
 def parse_moment(text: str, option: str) -> datetime:
-    """An ISO-8601 date or date-time from the command line, as naive UTC (a date is midnight);
-    a :class:`UsageProblem` naming the option otherwise."""
+    """An ISO-8601 date or date-time from the command line, as naive UTC (a date alone is the end
+    of that day, as everywhere); a :class:`UsageProblem` naming the option otherwise."""
+    day = date_only_moment(text)
+    if day is not None:
+        return day
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

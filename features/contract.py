@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ import pyarrow.compute as pc
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.schema import (
+    DATE_ONLY,
+    END_OF_DAY,
     FALSE_TEXT,
     TABLES,
     TRUE_TEXT,
@@ -78,33 +81,52 @@ def isin(values: pd.Series, allowed: Iterable[Any]) -> np.ndarray:
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """Parse ISO-8601 dates or date-times to naive UTC `datetime64[ns]` (a date is midnight).
+def parse_timestamps(values: pd.Series, date_format: str | None = None) -> pd.Series:
+    """Parse dates or date-times to naive UTC `datetime64[ns]`.
 
-    Unparseable values become NaT; callers compare with the input to report them.
+    Text is ISO-8601, or `date_format` (a strftime pattern, e.g. ``%m/%d/%Y``) for what ISO
+    cannot read. A date without a time of day is the end of that day (:data:`END_OF_DAY`);
+    typed timestamps are taken as they are. Unparseable values become NaT; callers compare with
+    the input to report them.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = (
             values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
         )
         return parsed.astype("datetime64[ns]")
+    is_date = values.map(lambda v: isinstance(v, date) and not isinstance(v, datetime))
     text = values.astype("string").str.strip()
     parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    day_only = text.str.fullmatch(DATE_ONLY.pattern).fillna(False).astype(bool) | is_date
+    if date_format is not None:
+        other = parsed.isna() & text.notna()
+        if other.any():
+            extra = pd.to_datetime(text[other], format=date_format, utc=True, errors="coerce")
+            parsed = parsed.where(~other, extra)
+            if not any(code in date_format for code in ("%H", "%I", "%X", "%c", "%s")):
+                day_only |= other & extra.notna()
+    out = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+    return out.where(~day_only, out + END_OF_DAY)
 
 
-def _coerce(values: pd.Series, col: Column, where: str, problems: list[str]) -> pd.Series:
+def _coerce(
+    values: pd.Series, col: Column, where: str, problems: list[str], date_format: str | None = None
+) -> pd.Series:
     """Convert one column to its canonical dtype, recording type problems."""
     present = values.notna()
     if col.kind == "timestamp":
-        parsed = parse_timestamps(values)
+        parsed = parse_timestamps(values, date_format)
         bad = values[present & parsed.isna()]
         if len(bad):
-            problems.append(
-                _problem(
-                    where, bad, "have an unparseable timestamp", "an ISO-8601 date or date-time"
+            expected = "an ISO-8601 date or date-time (2024-02-01 or 2024-02-01T09:00:00Z)"
+            if date_format:
+                expected += f" or {date_format!r} (date_format in features.yaml)"
+            else:
+                expected += (
+                    "; for another format declare it in features.yaml, e.g. "
+                    "date_format: \"%m/%d/%Y\""
                 )
-            )
+            problems.append(_problem(where, bad, "have an unparseable timestamp", expected))
         return parsed
     if col.kind in ("number", "count"):
         if pd.api.types.is_bool_dtype(values):
@@ -144,8 +166,24 @@ def _coerce(values: pd.Series, col: Column, where: str, problems: list[str]) -> 
     return text
 
 
+def _blank_placeholders(values: pd.Series, col: Column, placeholders: Iterable[str]) -> pd.Series:
+    """A CRM's "no value" text (Select, N/A, -: `placeholders` in features.yaml) as missing,
+    matched case-insensitively, unless the column declares it as one of its values."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    declared = {v.lower() for v in col.vocabulary or ()}
+    empty = {p.strip().lower() for p in placeholders} - declared
+    text = values.astype("string").str.strip().str.lower()
+    return values.mask(text.isin(empty).fillna(False).astype(bool))
+
+
 def _validate_table(
-    name: str, frame: pd.DataFrame, schema: TableSchema, origin: str, problems: list[str]
+    name: str,
+    frame: pd.DataFrame,
+    schema: TableSchema,
+    origin: str,
+    problems: list[str],
+    config: FeatureConfig,
 ) -> pd.DataFrame:
     where_table = f"{name} ({origin})" if origin else name
     missing = [c.name for c in schema.columns if c.required and c.name not in frame.columns]
@@ -161,10 +199,13 @@ def _validate_table(
         if col.name not in out.columns:
             out[col.name] = _coerce(pd.Series(pd.NA, index=out.index), col, where, problems)
             continue
-        out[col.name] = _coerce(out[col.name], col, where, problems)
+        out[col.name] = _blank_placeholders(out[col.name], col, config.placeholders)
+        given = out[col.name].notna()
+        out[col.name] = _coerce(out[col.name], col, where, problems, config.date_format)
         nulls = out[col.name].isna()
-        if (not col.nullable or col.kind == "id") and nulls.any():
-            bad = frame[col.name].reset_index(drop=True)[nulls]
+        # empty as given: a value that could not be read is reported once, as unreadable
+        if (not col.nullable or col.kind == "id") and (~given).any():
+            bad = frame[col.name].reset_index(drop=True)[~given]
             problems.append(_problem(where, bad, "are empty", "a value in every row"))
         if col.kind == "id":
             dup = out[col.name][out[col.name].duplicated(keep=False) & ~nulls]
@@ -194,8 +235,8 @@ def _check_refs(
             if col.ref is None or col.name not in tables[name].columns:
                 continue
             ref_table, ref_col = col.ref.split(".")
-            if ref_col not in tables[ref_table].columns:
-                continue
+            if ref_table not in tables or ref_col not in tables[ref_table].columns:
+                continue  # an optional table the source does not have: nothing to refer to
             values = tables[name][col.name]
             unknown = values[values.notna() & ~isin(values, tables[ref_table][ref_col])]
             if len(unknown):
@@ -217,21 +258,27 @@ def validate(
 ) -> dict[str, pd.DataFrame]:
     """Check raw canonical-named frames against the contract and return typed tables.
 
-    Raises :class:`DataContractError` naming every problem; columns the contract does not
-    name are kept as they are.
+    Only `leads` is required: a table the source does not have comes back empty (with every
+    contract column), and references into it are not checked (a lead without an account has
+    empty fit fields). Raises :class:`DataContractError` naming every problem; columns the
+    contract does not name are kept as they are.
     """
     origins = origins or {}
     schemas_ = schemas(config)
     problems: list[str] = []
-    absent = [t for t in TABLES if t not in raw]
-    if absent:
-        raise DataContractError([f"missing table(s) {absent}; expected {list(TABLES)}"])
-    typed = {
-        name: _validate_table(name, raw[name], schemas_[name], origins.get(name, ""), problems)
-        for name in TABLES
-    }
+    if "leads" not in raw:
+        raise DataContractError(["no leads table: a source needs at least its leads"])
+    typed = {}
+    for name in TABLES:
+        given = raw.get(name)
+        frame = given if given is not None else pd.DataFrame(
+            {c.name: pd.Series([], dtype=object) for c in schemas_[name].columns}
+        )
+        typed[name] = _validate_table(name, frame, schemas_[name], origins.get(name, ""),
+                                      problems, config)  # fmt: skip
     if not problems:
-        _check_refs(typed, schemas_, origins, problems)
+        present = {name: typed[name] for name in TABLES if name in raw}
+        _check_refs(present, {n: schemas_[n] for n in present}, origins, problems)
     if problems:
         raise DataContractError(problems)
     return typed

@@ -51,9 +51,9 @@ def label_snapshots(
     """
     if not has_outcome_dates:
         raise LabelError(
-            "this source carries no dated outcomes (a leadforge student_public bundle has only "
-            "a final label); labels need the moments leads reached SQL, won or lost: use a "
-            "research_instructor bundle or a source with an outcomes table"
+            "this source carries no dated outcomes: labels need the moments leads reached SQL, "
+            "won or lost; give an outcomes table (lead_id, sql_at, won_at, lost_at), or for "
+            "leadforge a research_instructor bundle (student_public keeps only a final label)"
         )
     if target not in TARGET_COLUMN:
         raise LabelError(f"unknown target {target!r}; expected one of {sorted(TARGET_COLUMN)}")

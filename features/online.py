@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from leadscore.features.schema import FALSE_TEXT, TRUE_TEXT
+from leadscore.features.schema import FALSE_TEXT, TRUE_TEXT, date_only_moment
 from leadscore.features.spec import DAY_NS, Feature, FeatureSpec, parse_field_value
 
 _EPOCH = datetime(1970, 1, 1)
@@ -23,12 +23,16 @@ _US = 1000
 def to_ns(value: Any) -> int:
     """Nanoseconds since the epoch (naive UTC) of a datetime, date or ISO-8601 text.
 
-    A date without a time is midnight; an aware time is converted to UTC.
+    A date without a time is the end of that day (as the contract reads it); an aware time is
+    converted to UTC.
     """
     nanos = getattr(value, "value", None)
     if isinstance(nanos, int) and hasattr(value, "nanosecond"):
         return nanos  # pandas.Timestamp: keep the nanoseconds a datetime would drop
-    if isinstance(value, str):
+    day = date_only_moment(value)  # a date without a time is the end of that day
+    if day is not None:
+        value = day
+    elif isinstance(value, str):
         text = value.strip()
         text = text[:-1] + "+00:00" if text.endswith("Z") else text
         fraction = _FRACTION.match(text)

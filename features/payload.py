@@ -22,11 +22,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.errors import LeadscoreError
-from leadscore.features.schema import Column, schemas
+from leadscore.features.schema import Column, date_only_moment, schemas
 
 # Keys the payload carries implicitly (the nesting says which lead/account an event belongs to).
 _OPTIONAL_IN_BODY = {"account_id", "contact_id", "lead_id"}
@@ -158,8 +166,14 @@ def _naive_utc(moment: datetime) -> datetime:
         raise ValueError("is outside years 1-9999 once converted to UTC") from None
 
 
-# Every timestamp of a body: parsed from ISO-8601 and normalised to naive UTC on validation.
-Moment = Annotated[datetime, AfterValidator(_naive_utc)]
+def _end_of_date(value: Any) -> Any:
+    """Validator (before parsing): a date without a time is the end of that day."""
+    return date_only_moment(value) or value
+
+
+# Every timestamp of a body: parsed from ISO-8601 and normalised to naive UTC on validation; a
+# date alone means the end of that day, as in every table.
+Moment = Annotated[datetime, BeforeValidator(_end_of_date), AfterValidator(_naive_utc)]
 
 
 def _utc(moment: datetime) -> datetime:

@@ -6,8 +6,10 @@ Pure data, no pandas: the one-lead path (the API, `criteria check`) and the batc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Literal
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.errors import LeadscoreError
@@ -83,28 +85,31 @@ CURRENT_STATE_COLUMNS = frozenset(
 
 def _base_columns() -> dict[str, list[Column]]:
     return {
+        # fit attributes are optional columns: an export that lacks one gets empty values
         "accounts": [
             Column("account_id", "id"),
             Column("company_name", "string", required=False),
-            Column("industry", "category"),
-            Column("region", "category"),
-            Column("employee_band", "category"),
-            Column("revenue_band", "category"),
+            Column("industry", "category", required=False),
+            Column("region", "category", required=False),
+            Column("employee_band", "category", required=False),
+            Column("revenue_band", "category", required=False),
         ],
         "contacts": [
             Column("contact_id", "id"),
-            Column("account_id", "ref", nullable=False, ref="accounts.account_id"),
+            Column("account_id", "ref", required=False, ref="accounts.account_id"),
             Column("job_title", "string", required=False),
-            Column("role_function", "category"),
-            Column("seniority", "category"),
-            Column("buyer_role", "category"),
+            Column("role_function", "category", required=False),
+            Column("seniority", "category", required=False),
+            Column("buyer_role", "category", required=False),
         ],
         "leads": [
             Column("lead_id", "id"),
-            Column("account_id", "ref", nullable=False, ref="accounts.account_id"),
-            Column("contact_id", "ref", ref="contacts.contact_id"),
+            Column("account_id", "ref", required=False, ref="accounts.account_id"),
+            Column("contact_id", "ref", required=False, ref="contacts.contact_id"),
             Column("created_at", "timestamp", nullable=False),
             Column("source", "category", nullable=False),
+            # who works the lead (a CRM user id or name): routing and queues, never a feature
+            Column("owner", "string", required=False),
             # Undated current state: SQL-criteria inputs only, never features.
             Column("budget_confirmed", "boolean", required=False),
             Column("budget_amount", "number", required=False),
@@ -166,4 +171,28 @@ def schemas(config: FeatureConfig) -> dict[str, TableSchema]:
 TRUE_TEXT = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 FALSE_TEXT = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
+# A date without a time of day (a CRM's "ConvertedDate", a flat file's "2024-02-01") is read as
+# the END of that day, everywhere (tables, lead bodies, --as-of): nothing dated on a day may
+# reach an as_of earlier that day. Microseconds, so that every engine keeps the same moment.
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+END_OF_DAY = timedelta(days=1, microseconds=-1)
 
+
+def end_of_day(day: date) -> datetime:
+    """The last microsecond of a day."""
+    return datetime(day.year, day.month, day.day) + END_OF_DAY
+
+
+def date_only_moment(value: Any) -> datetime | None:
+    """The end of the day for a date without a time (a `date`, or ISO text like 2024-02-01);
+    None for anything else."""
+    if isinstance(value, datetime):
+        return None
+    if isinstance(value, date):
+        return end_of_day(value)
+    if isinstance(value, str) and DATE_ONLY.match(value.strip()):
+        try:
+            return end_of_day(date.fromisoformat(value.strip()))
+        except ValueError:  # 2024-13-45: not a date; the caller reports it
+            return None
+    return None

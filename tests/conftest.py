@@ -56,7 +56,10 @@ def config() -> FeatureConfig:
 
 
 def tiny_tables() -> dict[str, pd.DataFrame]:
-    """Three leads of two accounts, a handful of events: canonical raw frames, all text."""
+    """Three leads of two accounts, a handful of events: canonical raw frames, all text.
+
+    Every moment has a time of day (a date alone would mean the end of that day).
+    """
     accounts = pd.DataFrame(
         {
             "account_id": ["a1", "a2"],
@@ -81,7 +84,7 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
             "lead_id": ["l1", "l2", "l3"],
             "account_id": ["a1", "a2", "a2"],
             "contact_id": ["c1", "c2", "c3"],
-            "created_at": ["2024-01-01", "2024-01-05T09:30:00", "2024-01-10"],
+            "created_at": ["2024-01-01T00:00:00", "2024-01-05T09:30:00", "2024-01-10T00:00:00"],
             "source": ["inbound_marketing", "sdr_outbound", "partner_referral"],
         }
     )
@@ -90,8 +93,8 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
             "event_id": ["e1", "e2", "e3", "e4", "e5", "e6"],
             "lead_id": ["l1", "l1", "l1", "l2", "l2", "l3"],
             "timestamp": [
-                "2024-01-02", "2024-01-03T12:00:00", "2024-01-20", "2024-01-05T10:00:00",
-                "2024-01-06", "2024-01-11",
+                "2024-01-02T00:00:00", "2024-01-03T12:00:00", "2024-01-20T00:00:00",
+                "2024-01-05T10:00:00", "2024-01-06T00:00:00", "2024-01-11T00:00:00",
             ],
             "type": ["touch", "web_session", "sales_activity", "touch", "touch", "web_session"],
             "subtype": ["webinar", "pricing_page", "meeting", "email", "call", "demo_page"],
@@ -104,9 +107,9 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
     outcomes = pd.DataFrame(
         {
             "lead_id": ["l1", "l2", "l3"],
-            "sql_at": ["2024-01-20", None, None],
-            "won_at": ["2024-02-20", None, None],
-            "lost_at": [None, "2024-01-25", None],
+            "sql_at": ["2024-01-20T00:00:00", None, None],
+            "won_at": ["2024-02-20T00:00:00", None, None],
+            "lost_at": [None, "2024-01-25T00:00:00", None],
         }
     )
     return {"accounts": accounts, "contacts": contacts, "leads": leads, "events": events,

@@ -40,7 +40,8 @@ def test_fixed_moment_leaves_out_leads_not_yet_created(tmp_path: Path) -> None:
     result = runner.invoke(app, ["features", "build", "--data", str(tmp_path),
                                  "--as-of", "2024-01-06", "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "1 lead(s) created after 2024-01-06 00:00:00 left out" in result.output
+    # a date alone is the end of that day
+    assert "1 lead(s) created after 2024-01-06 23:59:59.999999 left out" in result.output
     assert pd.read_parquet(out)["lead_id"].tolist() == ["l1", "l2"]
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import CrmData, parse_timestamps, validate
+from leadscore.features.readers import EmptyFileError, read_table
 from leadscore.features.schema import TABLES, DataContractError
 from leadscore.features.yamlfile import load_yaml
 
@@ -30,16 +31,8 @@ class SourceMeta(BaseModel):
     )
 
 
-def _read(path: Path) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    # Everything as text: the contract parses each column by its declared kind, so a CSV
-    # cannot smuggle in a type guess (leading zeros in ids, "1e3" counts).
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-
-
 def _find(root: Path, table: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
+    for suffix in (".parquet", ".csv", ".xlsx", ".tsv", ".txt"):
         candidate = root / f"{table}{suffix}"
         if candidate.is_file():
             return candidate
@@ -47,30 +40,40 @@ def _find(root: Path, table: str) -> Path | None:
 
 
 def load_canonical(root: Path, config: FeatureConfig) -> CrmData:
-    """Load and validate a canonical directory."""
+    """Load and validate a canonical directory (only `leads` is required)."""
     found = {t: _find(root, t) for t in TABLES}
-    missing = [t for t, p in found.items() if p is None]
-    if missing:
+    if found["leads"] is None:
         raise DataContractError(
             [
-                f"{root}: missing table file(s) {[f'{t}.csv|.parquet' for t in missing]}; "
-                f"expected one file per table {list(TABLES)} (or a leadforge bundle)"
+                f"{root}: no leads file (leads.csv, .parquet or .xlsx); a canonical directory "
+                f"holds one file per table {list(TABLES)}, only leads required (or give a "
+                "leadforge bundle, a Salesforce or HubSpot export, or a flat file with --map)"
             ]
         )
     paths = {t: p for t, p in found.items() if p is not None}
+    frames, empty = {}, []
+    for table, path in paths.items():
+        try:
+            frames[table] = read_table(path)
+        except EmptyFileError:
+            if table == "leads":
+                raise
+            empty.append(f"{path} has no data rows: read as no {table} table")
     meta_file = root / "source.yaml"
     end = None
     if meta_file.is_file():
         meta = load_yaml(meta_file, SourceMeta, "source description")
         if meta.observation_end is not None:
             end = parse_timestamps(pd.Series([meta.observation_end])).iloc[0]
-    return from_frames(
-        {t: _read(p) for t, p in paths.items()},
+    crm = from_frames(
+        frames,
         config,
         origins={t: str(p) for t, p in paths.items()},
         observation_end=end,
         source=f"canonical:{root}",
     )
+    crm.notes[:0] = empty
+    return crm
 
 
 def from_frames(
@@ -87,7 +90,16 @@ def from_frames(
     noted): labels whose horizon ends after it are not final.
     """
     tables = validate(raw, config, origins)
-    notes = []
+    notes = [
+        f"no {name} table: {why}"
+        for name, why in (
+            ("accounts", "account fit fields are empty"),
+            ("contacts", "contact fit fields are empty"),
+            ("events", "no engagement or sales features"),
+            ("outcomes", "nothing to learn from (scoring only)"),
+        )
+        if name not in raw
+    ]
     if observation_end is None:
         stamps = [tables["leads"]["created_at"].max(), tables["events"]["timestamp"].max()]
         stamps += [tables["outcomes"][c].max() for c in ("sql_at", "won_at", "lost_at")]
@@ -98,7 +110,7 @@ def from_frames(
     return CrmData(
         **tables,
         observation_end=pd.Timestamp(observation_end),
-        has_outcome_dates=True,
+        has_outcome_dates="outcomes" in raw,
         source=source,
         notes=notes,
     )

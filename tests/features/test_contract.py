@@ -18,9 +18,13 @@ Factory = Callable[[], Tables]
 
 
 def _error(raw: Tables, config: FeatureConfig) -> str:
+    return "\n".join(_problems(raw, config))
+
+
+def _problems(raw: Tables, config: FeatureConfig) -> list[str]:
     with pytest.raises(DataContractError) as info:
         validate(raw, config)
-    return str(info.value)
+    return info.value.problems
 
 
 def test_valid_tables_keep_every_row_and_type_columns(tiny: Factory, config: FeatureConfig) -> None:
@@ -43,10 +47,45 @@ def test_missing_column_names_table_and_column(tiny: Factory, config: FeatureCon
     assert "leads: missing column(s) ['created_at']" in message
 
 
-def test_missing_table(tiny: Factory, config: FeatureConfig) -> None:
+def test_only_leads_are_required(tiny: Factory, config: FeatureConfig) -> None:
     raw = tiny()
-    del raw["outcomes"]
-    assert "missing table(s) ['outcomes']" in _error(raw, config)
+    assert "no leads table" in _error({k: v for k, v in raw.items() if k != "leads"}, config)
+    leads = raw["leads"].drop(columns=["account_id", "contact_id"])
+    typed = validate({"leads": leads}, config)
+    assert len(typed["leads"]) == 3 and typed["leads"]["account_id"].isna().all()
+    for name in ("accounts", "contacts", "events", "outcomes"):
+        assert typed[name].empty and "lead_id" in typed["leads"].columns
+
+
+def test_references_into_an_absent_table_are_not_checked(
+    tiny: Factory, config: FeatureConfig
+) -> None:
+    raw = tiny()
+    del raw["accounts"], raw["contacts"]
+    typed = validate(raw, config)  # leads name accounts no table describes: empty fit fields
+    assert typed["leads"]["account_id"].tolist() == ["a1", "a2", "a2"]
+
+
+def test_a_date_alone_is_the_end_of_that_day(tiny: Factory, config: FeatureConfig) -> None:
+    raw = tiny()
+    raw["leads"].loc[0, "created_at"] = "2024-01-01"
+    typed = validate(raw, config)
+    created = typed["leads"]["created_at"]
+    assert str(created.iloc[0]) == "2024-01-01 23:59:59.999999"  # given as 2024-01-01
+    assert str(created.iloc[1]) == "2024-01-05 09:30:00"  # a time of day is kept
+
+
+def test_an_unparseable_date_is_reported_once_with_the_fix(
+    tiny: Factory, config: FeatureConfig
+) -> None:
+    raw = tiny()
+    raw["leads"]["created_at"] = ["2/1/2018", "2024-01-05", "2024-01-10"]
+    (problem,) = _problems(raw, config)
+    assert "leads.created_at: 1 row(s) have an unparseable timestamp" in problem
+    assert "'2/1/2018'" in problem and 'date_format: "%m/%d/%Y"' in problem
+    fixed = config.model_copy(update={"date_format": "%m/%d/%Y"})
+    typed = validate(raw, fixed)
+    assert str(typed["leads"]["created_at"].iloc[0]) == "2018-02-01 23:59:59.999999"
 
 
 def test_wrong_type_names_rows_and_example(tiny: Factory, config: FeatureConfig) -> None:
@@ -135,9 +174,11 @@ def test_unknown_category_is_kept_and_warned(tiny: Factory, config: FeatureConfi
 def test_timezones_and_dates_normalise_to_utc(tiny: Factory, config: FeatureConfig) -> None:
     raw = tiny()
     raw["events"].loc[0, "timestamp"] = "2024-01-02T05:00:00+05:00"
+    raw["leads"].loc[0, "created_at"] = "2024-01-01"
     typed = validate(raw, config)
     assert typed["events"]["timestamp"].iloc[0] == pd.Timestamp("2024-01-02T00:00:00")
-    assert typed["leads"]["created_at"].iloc[0] == pd.Timestamp("2024-01-01T00:00:00")
+    # a date alone is the end of that day
+    assert typed["leads"]["created_at"].iloc[0] == pd.Timestamp("2024-01-01T23:59:59.999999")
 
 
 def test_csv_directory_error_names_the_file(tiny: Factory, tmp_path: Path) -> None:
@@ -165,5 +206,20 @@ def test_observation_end_defaults_to_latest_timestamp(tiny: Factory, config: Fea
 
 
 def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(DataContractError, match="missing table file"):
+    with pytest.raises(DataContractError, match="no leads file"):
         load_source(tmp_path)
+
+
+def test_header_only_and_empty_files(tiny: Factory, tmp_path: Path) -> None:
+    raw = tiny()
+    for name, frame in raw.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "events.csv").write_text("event_id,lead_id,timestamp,type\n")
+    crm = load_source(tmp_path)  # an optional table with no rows: no events, said so
+    assert crm.events.empty
+    assert any("events.csv has no data rows" in n for n in crm.notes)
+    (tmp_path / "leads.csv").write_text("")
+    with pytest.raises(DataContractError) as info:
+        load_source(tmp_path)
+    assert info.value.problems == [f"{tmp_path / 'leads.csv'}: the file is empty (0 bytes); "
+                                   "expected a header and rows"]  # fmt: skip

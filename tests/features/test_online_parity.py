@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from leadscore.features.config import CustomField, FeatureConfig, load_feature_config
 from leadscore.features.contract import CrmData, validate
 from leadscore.features.online import OnlineBuilder
-from leadscore.features.schema import EVENT_TYPES, UnseenCategoryWarning
+from leadscore.features.schema import END_OF_DAY, EVENT_TYPES, UnseenCategoryWarning
 from leadscore.features.snapshot import as_of_after_creation, snapshot
 from leadscore.features.spec import DAY_NS, FeatureSpec, build_spec
 from tests.conftest import examples
@@ -127,6 +127,14 @@ def _iso(moment: datetime | str, style: str) -> str:
     return moment.isoformat()
 
 
+def _meant(moment: datetime | str, style: str) -> datetime | str:
+    """The moment a spelling means: a date alone (the "date" style of a midnight) is the end of
+    that day, as the contract reads it; every other spelling is the moment itself."""
+    if isinstance(moment, str) or _iso(moment, style) != moment.date().isoformat():
+        return moment
+    return moment + END_OF_DAY
+
+
 def _online_moment(moment: datetime | str, style: str) -> Any:
     """The same moment as an online caller may pass it: text, naive, aware or a Timestamp."""
     if isinstance(moment, str):
@@ -169,7 +177,8 @@ def batch_rows(world: Mapping[str, Any]) -> pd.DataFrame:
         has_outcome_dates=True,
         source="test",
     )
-    as_of = pd.Series([pd.Timestamp(lead["as_of"]) for lead in world["leads"]])
+    as_of = pd.Series([pd.Timestamp(_meant(lead["as_of"], lead["as_of_style"]))
+                       for lead in world["leads"]])  # fmt: skip
     return snapshot(data, SPEC, as_of)
 
 
@@ -183,9 +192,15 @@ def online_row(world: Mapping[str, Any], i: int) -> dict[str, Any]:
         """The record; when `sparse`, with its missing fields left out instead of None."""
         return {k: v for k, v in record.items() if not (sparse and v is None)}
 
+    def moment(value: datetime | str, ts_style: str, online_style: str) -> Any:
+        """What the batch side reads (`ts_style` text), as the online caller passes it."""
+        if online_style == "same":
+            return _iso(value, ts_style)
+        return _online_moment(_meant(value, ts_style), online_style)
+
     events = [
         {k: v for k, v in plain(ev, ev["sparse"]).items() if k in EVENT_COLUMNS}
-        | {"timestamp": _online_moment(ev["timestamp"], ev["online_style"])}
+        | {"timestamp": moment(ev["timestamp"], ev["ts_style"], ev["online_style"])}
         for ev in world["events"]
         if ev["lead_id"] == lead["lead_id"]
     ]
@@ -193,7 +208,7 @@ def online_row(world: Mapping[str, Any], i: int) -> dict[str, Any]:
         "lead_id": lead["lead_id"],
         "account_id": lead["account_id"],
         "contact_id": lead["contact_id"],
-        "created_at": _online_moment(lead["created_at"], lead["online_style"]),
+        "created_at": moment(lead["created_at"], lead["ts_style"], lead["online_style"]),
         "source": lead["source"],
     }
     account = plain(accounts[lead["account_id"]], lead["sparse"])

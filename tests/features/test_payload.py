@@ -19,7 +19,8 @@ def validate(config: FeatureConfig, body: dict[str, Any]) -> ParsedLead:
 
 def _body(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "lead": {"lead_id": "L1", "created_at": "2024-01-01", "source": "inbound_marketing"},
+        "lead": {"lead_id": "L1", "created_at": "2024-01-01T00:00:00Z",
+                 "source": "inbound_marketing"},
         "account": {"account_id": "A1", "industry": "logistics", "employee_band": "200-499",
                     "process_maturity_band": "high"},
         "contact": {"contact_id": "C1", "seniority": "vp"},
@@ -177,3 +178,12 @@ def test_required_fields(config: FeatureConfig) -> None:
     del body["events"][0]["type"]
     locs = {loc for loc, _ in _errors(config, body)}
     assert locs == {("lead", "created_at"), ("lead", "lead_id"), ("events", 0, "type")}
+
+
+def test_a_date_alone_is_the_end_of_that_day(config: FeatureConfig) -> None:
+    body = _body(events=[])
+    body["lead"]["created_at"] = "2024-01-05"
+    body["as_of"] = "2024-01-31"
+    parsed = validate(config, body)
+    assert parsed.lead["created_at"].isoformat() == "2024-01-05T23:59:59.999999"
+    assert parsed.as_of.isoformat() == "2024-01-31T23:59:59.999999"

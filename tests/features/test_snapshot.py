@@ -43,7 +43,7 @@ def test_one_second_past_as_of_changes_nothing(tiny: Factory, config: FeatureCon
 def test_event_exactly_at_as_of_counts(tiny: Factory, config: FeatureConfig) -> None:
     base = _rows(tiny(), config, 7)
     at = _rows(
-        _with_event(tiny(), "l1", "2024-01-08", type="web_session", subtype="pricing_page",
+        _with_event(tiny(), "l1", "2024-01-08T00:00:00", type="web_session", subtype="pricing_page",
                     pricing_page_views="4"),
         config, 7,
     )  # fmt: skip
@@ -195,7 +195,8 @@ def test_dated_field_uses_latest_value_at_or_before_as_of(
     )  # fmt: skip
     raw = tiny()
     for i, (ts, value) in enumerate(
-        [("2024-01-03", "this_year"), ("2024-01-05", "this_quarter"), ("2024-01-09", "now")]
+        [("2024-01-03T00:00:00", "this_year"), ("2024-01-05T00:00:00", "this_quarter"),
+         ("2024-01-09T00:00:00", "now")]
     ):
         raw = _with_event(raw, "l1", ts, type="field_update", field="timeline", field_value=value)
         raw["events"].loc[len(raw["events"]) - 1, "event_id"] = f"fu{i}"
