@@ -10,7 +10,9 @@ from importlib.resources import files
 from pathlib import Path
 
 CONFIG_ENV = "LEADSCORE_CONFIG_DIR"
-CONFIG_FILES = ("features.yaml", "training.yaml", "sql_criteria.yaml", "routing.yaml")
+CONFIG_FILES = (
+    "features.yaml", "training.yaml", "sql_criteria.yaml", "routing.yaml", "titles.yaml",
+)
 
 
 def packaged_config_dir() -> Path:

@@ -118,7 +118,8 @@ def load_leadforge(root: Path, config: FeatureConfig) -> CrmData:
         columns={"created_at": "contact_created_at"}
     )
     raw_leads = _table(root, manifest, "leads")
-    leads = raw_leads.rename(columns={"lead_created_at": "created_at", "lead_source": "source"})
+    leads = raw_leads.rename(columns={"lead_created_at": "created_at", "lead_source": "source",
+                                      "owner_rep_id": "owner"})  # fmt: skip
     leads = leads.drop(
         columns=[c for c in ("current_stage", "is_sql", TASK, "conversion_timestamp") if c in leads]
     )
