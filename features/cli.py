@@ -17,6 +17,7 @@ from leadscore.features.console import group, note, out, parse_moment, print_blo
 from leadscore.features.errors import UsageProblem
 
 if TYPE_CHECKING:
+    from leadscore.features.config import FeatureConfig
     from leadscore.features.contract import CrmData
 
 data_app = group("Data in: demo worlds and one lead as an API body.")
@@ -39,6 +40,12 @@ class Mode(StrEnum):
     student_public = "student_public"
 
 
+class Format(StrEnum):
+    leadforge = "leadforge"
+    canonical = "canonical"
+    flat = "flat"
+
+
 class TargetOpt(StrEnum):
     won = "won"
     sql = "sql"
@@ -46,6 +53,10 @@ class TargetOpt(StrEnum):
 
 DataOpt = Annotated[
     Path, typer.Option(help="A leadforge bundle or a directory of canonical CSV/Parquet tables.")
+]
+MapOpt = Annotated[
+    Path | None,
+    typer.Option("--map", help="Column roles of a flat lead file (`leadscore data map`)."),
 ]
 ConfigOpt = Annotated[
     Path | None, typer.Option(help="features.yaml (default: in the config directory).")
@@ -106,30 +117,82 @@ def generate(
     mode: Annotated[
         Mode, typer.Option(help="research_instructor keeps the full dated history and outcomes.")
     ] = Mode.research_instructor,
+    shape: Annotated[
+        Format,
+        typer.Option("--format", help="The bundle itself, or the world written as canonical "
+                                      "tables or as a flat lead file (OUT is then a .csv)."),
+    ] = Format.leadforge,
 ) -> None:
-    """Generate a simulated B2B SaaS CRM (a leadforge bundle) for demos and tests."""
+    """Generate a simulated B2B SaaS CRM (a leadforge world) for demos and tests, in the shape
+    of a real source."""
     try:
         from leadforge.api import Generator
     except ImportError:
         raise UsageProblem(
             "demo data needs leadforge, an optional extra: pip install 'leadscore[demo]'"
         ) from None
+    import tempfile
+
     from leadscore.features.console import err
 
-    with err().status(f"simulating {leads} leads (seed {seed}, {difficulty.value}) ..."):
-        gen = Generator.from_recipe(RECIPE, seed=seed, exposure_mode=mode.value)
-        bundle = gen.generate(n_leads=leads, difficulty=difficulty.value)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        bundle.save(str(out_dir))
-    out().print(f"wrote leadforge bundle ({mode.value}, {leads} leads) to {out_dir}", markup=False)
+    if shape != Format.leadforge and mode != Mode.research_instructor:
+        raise UsageProblem(f"--format {shape.value} writes the full dated history: it needs "
+                           "--mode research_instructor")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        target = out_dir if shape == Format.leadforge else Path(tmp) / "bundle"
+        with err().status(f"simulating {leads} leads (seed {seed}, {difficulty.value}) ..."):
+            gen = Generator.from_recipe(RECIPE, seed=seed, exposure_mode=mode.value)
+            bundle = gen.generate(n_leads=leads, difficulty=difficulty.value)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            bundle.save(str(target))
+        if shape != Format.leadforge:
+            _write_as(shape, target, out_dir)
+    out().print(f"wrote a leadforge world ({mode.value}, {leads} leads) as {shape.value} to "
+                f"{out_dir}", markup=False)  # fmt: skip
 
 
-def _load(data: Path, config: Path | None) -> CrmData:
+def _write_as(shape: Format, bundle: Path, out_path: Path) -> None:
     from leadscore.features.config import load_feature_config
     from leadscore.features.sources import load_source
+    from leadscore.features.sources.canonical import write_canonical
+    from leadscore.features.sources.flat import write_flat
+
+    crm = load_source(bundle, load_feature_config())
+    if shape == Format.canonical:
+        write_canonical(crm, out_path)
+    else:
+        write_flat(crm, out_path)
+
+
+@data_app.command("convert")
+def convert(
+    data: DataOpt,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the canonical tables.")],
+    mapping: MapOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Any source as canonical Parquet tables (what every engine reads the same way)."""
+    from leadscore.features.sources.canonical import write_canonical
+
+    crm, _ = _load(data, config, mapping)
+    write_canonical(crm, out_dir)
+    out().print(f"wrote {len(crm.leads):,} leads and {len(crm.events):,} events as canonical "
+                f"Parquet to {out_dir}", markup=False)  # fmt: skip
+
+
+def _load(data: Path, config: Path | None, mapping: Path | None) -> tuple[CrmData, FeatureConfig]:
+    """The source and the feature config to read it with (a flat file's mapping declares its
+    own fields); its notes and caveats shown once, as it is read."""
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.sources import load_data
 
     note(f"reading {data} ...")
-    return load_source(data, load_feature_config(config))
+    crm, feature_config = load_data(data, mapping, load_feature_config(config))
+    for line in crm.notes:
+        note(f"note: {line}")
+    for line in crm.caveats:
+        note(f"caveat: {line}")
+    return crm, feature_config
 
 
 @data_app.command("lead")
@@ -141,6 +204,7 @@ def export_lead(
         Path | None, typer.Option("--out", help="JSON file (default: print).")
     ] = None,
     config: ConfigOpt = None,
+    mapping: MapOpt = None,
 ) -> None:
     """Write one lead as the JSON body the scoring API and `criteria check` take."""
     import json
@@ -148,15 +212,14 @@ def export_lead(
     import pandas as pd
 
     from leadscore.features.bodies import lead_bodies
-    from leadscore.features.config import load_feature_config
 
-    crm = _load(data, config)
+    crm, feature_config = _load(data, config, mapping)
     ids = crm.leads["lead_id"]
     chosen = lead_id if lead_id is not None else str(ids.iloc[0])
     if chosen not in set(ids):
         raise UsageProblem(f"--lead-id: {data} has no lead {chosen!r} (e.g. {ids.iloc[0]!r})")
     created = crm.leads.loc[crm.leads["lead_id"] == chosen, "created_at"].iloc[0]
-    (body,) = lead_bodies(crm, load_feature_config(config), [chosen],
+    (body,) = lead_bodies(crm, feature_config, [chosen],
                           [created + pd.Timedelta(days=as_of_days)])  # fmt: skip
     text = json.dumps(body, indent=2)
     if out_file is None:
@@ -181,6 +244,7 @@ def build(
         str | None, typer.Option(help="Snapshot every lead at one moment (ISO-8601).")
     ] = None,
     config: ConfigOpt = None,
+    mapping: MapOpt = None,
     target: TargetDefaultOpt = None,
     horizon_days: HorizonOpt = None,
 ) -> None:
@@ -191,12 +255,11 @@ def build(
 
     import pandas as pd
 
-    from leadscore.features.config import load_feature_config
     from leadscore.features.snapshot import as_of_after_creation, snapshot
     from leadscore.features.spec import build_spec
 
-    crm = _load(data, config)
-    spec = build_spec(load_feature_config(config))
+    crm, feature_config = _load(data, config, mapping)
+    spec = build_spec(feature_config)
     leads = crm.leads
     if moment is not None:
         not_yet = leads["created_at"] > pd.Timestamp(moment)
@@ -241,7 +304,6 @@ def _summary(
         lines += [(f"excluded: {k}", f"{v:,}") for k, v in exclusion_counts(labels).items()]
     except LabelError as exc:
         lines.append(("positives", f"n/a: {exc}"))
-    lines += [("note", n) for n in crm.notes]
     return text_table(("", ""), lines)
 
 
@@ -339,15 +401,14 @@ def criteria_suggest(
         float, typer.Option(min=0, max=1, help="Benjamini-Hochberg false discovery rate.")
     ] = 0.05,
     config: ConfigOpt = None,
+    mapping: MapOpt = None,
 ) -> None:
     """Draft criteria from history: attribute values over-represented among converted leads."""
-    from leadscore.features.config import load_feature_config
     from leadscore.features.criteria.draft import draft_yaml, format_evidence
     from leadscore.features.criteria.evidence import suggest
 
     chosen, horizon = _label_options(target, horizon_days)
-    crm = _load(data, config)
-    feature_config = load_feature_config(config)
+    crm, feature_config = _load(data, config, mapping)
     found = suggest(
         crm, feature_config, target=chosen.value, horizon_days=horizon,
         last_customers=last_customers, min_support=min_support, alpha=alpha,
@@ -377,20 +438,19 @@ def criteria_report(
     target: TargetDefaultOpt = None,
     horizon_days: HorizonOpt = None,
     config: ConfigOpt = None,
+    mapping: MapOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """How leads that passed, failed or were unknown on each criterion actually converted."""
-    from leadscore.features.config import load_feature_config
     from leadscore.features.criteria.draft import format_report
     from leadscore.features.criteria.evidence import labelled_rows, report
     from leadscore.features.criteria.rules import load_criteria
     from leadscore.features.spec import build_spec
 
     chosen, horizon = _label_options(target, horizon_days)
-    feature_config = load_feature_config(config)
+    crm, feature_config = _load(data, config, mapping)
     spec = build_spec(feature_config)
     rules = load_criteria(criteria, feature_config, spec)
-    crm = _load(data, config)
     rows = labelled_rows(
         crm, target=chosen.value, horizon_days=horizon, as_of_days=as_of_days, spec=spec
     )
@@ -403,3 +463,65 @@ def criteria_report(
         f"each lead {as_of_days:g} days after creation; {chosen.value} within {horizon:g} days"
     )
     print_blocks(format_report(table, rules, rows, heading))
+
+
+@data_app.command("map")
+def map_columns(
+    file: Annotated[Path, typer.Argument(help="A flat lead file: CSV, Parquet or Excel.")],
+    label: Annotated[str, typer.Option(help="The column that holds the outcome.")],
+    positive: Annotated[
+        list[str] | None,
+        typer.Option(help="A value of --label that means converted (repeat for several); "
+                          "without it --label holds the conversion date."),
+    ] = None,
+    created_at: Annotated[
+        str | None, typer.Option(help="The column with each lead's creation date, if any.")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the draft here (default: print).")
+    ] = None,
+) -> None:
+    """Draft the column roles of a flat lead file, with why each was suggested, to edit."""
+    from leadscore.features.sources.flat import draft_map
+
+    text = draft_map(file, label, positive, created_at)
+    if out_file is None:
+        typer.echo(text)
+        return
+    out_file.write_text(text)
+    note(f"wrote {out_file}: review the roles, then use it with --data {file} --map {out_file}")
+
+
+@data_app.command("audit")
+def audit(
+    data: DataOpt,
+    mapping: MapOpt = None,
+    config: ConfigOpt = None,
+    target: TargetDefaultOpt = None,
+    horizon_days: HorizonOpt = None,
+    allow_column: Annotated[
+        list[str] | None,
+        typer.Option("--allow-column", help="Keep this blocked column (repeat for several)."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the audit as JSON.")] = False,
+) -> None:
+    """The leakage audit: which undated columns encode the outcome (training runs it too)."""
+    import json
+
+    from leadscore.features.audit import audit_source
+
+    chosen, horizon = _label_options(target, horizon_days)
+    crm, feature_config = _load(data, config, mapping)
+    result = audit_source(crm, feature_config, target=chosen.value, horizon_days=horizon,
+                          allow=allow_column or ())  # fmt: skip
+    if json_out:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    print_blocks([
+        f"{result.leads:,} leads, {result.converted:,} converted ({result.base_rate:.1%}); "
+        f"{chosen.value} within {horizon:g} days",
+        text_table(("column", "verdict", "CV AUC", "missing", "why"), result.rows()),
+        f"blocked: {', '.join(c.column for c in result.refused()) or 'none'}"
+        + ("  (training refuses them unless kept: --allow-column NAME)" if result.refused()
+           else ""),
+    ])  # fmt: skip

@@ -36,6 +36,17 @@ class CustomField(BaseModel):
     description: str = ""
     template: str
     dated: bool = False
+    # When an undated value is known: `creation` (a fit attribute: a feature), `export` (a total
+    # as of the export: a feature, but the model is then not point in time), or unset. An
+    # undated LEAD field left unset is criteria-only (BANT answers, sales-entered state), never a
+    # feature; account and contact fields are firmographics, known at creation.
+    known_at: Literal["creation", "export"] | None = None
+    source_column: str | None = None  # the export's own column name (flat files), for people
+
+    @property
+    def is_feature(self) -> bool:
+        """Whether the field becomes a model input (see `known_at`)."""
+        return self.dated or self.entity != "lead" or self.known_at is not None
 
     @model_validator(mode="after")
     def _order_matches_type(self) -> CustomField:
@@ -70,6 +81,11 @@ class FeatureConfig(BaseModel):
     # how the readers see "no value" and dates that are not ISO-8601 (exports, flat files)
     placeholders: tuple[str, ...] = ("", "Select", "N/A", "unknown", "-")
     date_format: str | None = None  # a strftime pattern, e.g. "%m/%d/%Y"
+    # which built-in features the spec keeps: all of them, or only the attributes (a flat file
+    # has no events: its engagement is the totals it maps)
+    builtin_features: Literal["all", "attributes"] = "all"
+    # features left out of the spec (the leakage audit refused them at training)
+    exclude_features: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _unique_names(self) -> FeatureConfig:

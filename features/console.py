@@ -132,3 +132,12 @@ def text_table(
     for row in body:
         table.add_row(*(Text(cell) for cell in row))
     return table
+
+
+def render(renderable: Any, width: int = WIDE) -> str:
+    """A table (or any rich renderable) as plain text, for files and logs."""
+    import io
+
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, highlight=False).print(renderable)
+    return buffer.getvalue()

@@ -46,6 +46,16 @@ class CrmData:
     has_outcome_dates: bool
     source: str
     notes: list[str] = field(default_factory=list)
+    # a source that can only be seen at one age (a flat file: attributes and totals at export)
+    snapshot_ages: tuple[float, ...] | None = None
+    # why metrics measured on this source are optimistic (not point in time); empty when they
+    # are not
+    caveats: list[str] = field(default_factory=list)
+    # columns worth auditing beyond the spec's attributes ("lead.x" -> the export's own name)
+    candidates: dict[str, str] = field(default_factory=dict)
+    # False when outcome moments were made up from an undated label (flat files): nothing can
+    # be "dated after the outcome" then
+    outcome_moments_real: bool = True
 
     def table(self, name: str) -> pd.DataFrame:
         """A table by its canonical name."""

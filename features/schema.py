@@ -107,7 +107,7 @@ def _base_columns() -> dict[str, list[Column]]:
             Column("account_id", "ref", required=False, ref="accounts.account_id"),
             Column("contact_id", "ref", required=False, ref="contacts.contact_id"),
             Column("created_at", "timestamp", nullable=False),
-            Column("source", "category", nullable=False),
+            Column("source", "category"),  # an export may not know it: the feature is then missing
             # who works the lead (a CRM user id or name): routing and queues, never a feature
             Column("owner", "string", required=False),
             # Undated current state: SQL-criteria inputs only, never features.

@@ -373,6 +373,8 @@ def build_spec(config: FeatureConfig) -> FeatureSpec:
     """The built-in features with declared band orders applied, plus the config's custom fields."""
     feats = []
     for f in BUILTIN_FEATURES:
+        if config.builtin_features == "attributes" and f.kind != "attribute":
+            continue
         if f.kind == "attribute" and f.source:
             order = config.order_of(f.source)
             if order:
@@ -380,8 +382,10 @@ def build_spec(config: FeatureConfig) -> FeatureSpec:
             elif f.dtype == "ordinal":  # no declared order: nothing to rank by
                 f = replace(f, dtype="category")
         feats.append(f)
-    feats.extend(_custom_feature(c) for c in config.custom_fields)
-    return FeatureSpec(tuple(feats))
+    feats.extend(_custom_feature(c) for c in config.custom_fields if c.is_feature)
+    dropped = set(config.exclude_features)
+    kept = [f for f in feats if f.name not in dropped and not set(f.inputs) & dropped]
+    return FeatureSpec(tuple(kept))
 
 
 def describe_how(f: Feature) -> str:

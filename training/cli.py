@@ -52,10 +52,18 @@ def train(
         Path | None,
         typer.Option(help="SQL criteria baseline (default: sql_criteria.yaml in the config dir)."),
     ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--map", help="Column roles of a flat lead file (`leadscore data map`)."),
+    ] = None,
+    allow_column: Annotated[
+        list[str] | None,
+        typer.Option("--allow-column", help="Keep a column the leakage audit blocks (repeat)."),
+    ] = None,
 ) -> None:
     """Train LightGBM on point-in-time snapshots; log everything to MLflow; register a version."""
     from leadscore.features.config import load_feature_config
-    from leadscore.features.sources import load_source
+    from leadscore.features.sources import load_data
     from leadscore.serving.registry import tracking_uri
     from leadscore.training.config import load_training_config
     from leadscore.training.train import train_model
@@ -68,14 +76,16 @@ def train(
     cfg = cfg.model_copy(update={"label": label})
     if as_of_days is not None:
         cfg = cfg.model_copy(update={"snapshot_ages": (as_of_days,), "reference_age": as_of_days})
-    fcfg = load_feature_config(features_config)
     note(f"reading {data} ...")
-    crm = load_source(data, fcfg)
+    crm, fcfg = load_data(data, mapping, load_feature_config(features_config))
+    for line in crm.notes:
+        note(f"note: {line}")
     result = train_model(
         crm, fcfg, cfg, model_name=model_name, experiment=experiment, criteria_path=criteria,
-        progress=lambda msg: note(f"{msg} ..."),
+        allow_columns=tuple(allow_column or ()), progress=lambda msg: note(f"{msg} ..."),
     )  # fmt: skip
     m = result.metrics
+    reference = float(result.scorer.meta["reference_age"])
     ts = result.training_set
     lines = [
         ("run id", result.run_id),
@@ -92,16 +102,19 @@ def train(
                       f"({result.scorer.thresholds.policy['kind']} "
                       f"{result.scorer.thresholds.policy['value']:g}); per source: "
                       f"{result.scorer.thresholds.by_source or 'none'}"),
-        (f"test @ {cfg.reference_age:g}d", f"ROC AUC {m['test_roc_auc']:.4f} (logreg "
+        (f"test @ {reference:g}d", f"ROC AUC {m['test_roc_auc']:.4f} (logreg "
                                              f"{m['logreg_test_roc_auc']:.4f}), PR AUC "
                                              f"{m['test_pr_auc']:.4f}, Brier {m['test_brier']:.4f} "
                                              f"(uncal. {m['test_brier_uncalibrated']:.4f}), ECE "
                                              f"{m['test_ece']:.4f} (uncal. "
                                              f"{m['test_ece_uncalibrated']:.4f})"),
         ("MQLs", f"precision {m['test_precision_at_mql']:.3f}, "
-                 f"recall {m['test_recall_at_mql']:.3f}; SQL criteria (sql_ready): precision "
-                 f"{m['criteria_test_precision']:.3f}, recall {m['criteria_test_recall']:.3f}"),
+                 f"recall {m['test_recall_at_mql']:.3f}" + (
+                     f"; SQL criteria (sql_ready): precision {m['criteria_test_precision']:.3f}, "
+                     f"recall {m['criteria_test_recall']:.3f}"
+                     if "criteria_test_precision" in m else "")),
         *[("note", n) for n in result.notes],
+        *[("caveat", c) for c in result.scorer.meta.get("caveats") or []],
     ]  # fmt: skip
     out().print(text_table(("", ""), lines))
 

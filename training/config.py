@@ -74,6 +74,10 @@ class MlflowConfig(_Strict):
     model_name: str = DEFAULT_MODEL_NAME
 
 
+class AuditConfig(_Strict):
+    allow: tuple[str, ...] = ()  # columns the leakage audit blocks that a person keeps
+
+
 class TrainingConfig(_Strict):
     """Everything `leadscore train` needs besides the data."""
 
@@ -88,6 +92,7 @@ class TrainingConfig(_Strict):
     tiers: TierConfig = TierConfig()
     mlflow: MlflowConfig = MlflowConfig()
     promotion: PromotionConfig = PromotionConfig()
+    audit: AuditConfig = AuditConfig()
 
     @model_validator(mode="after")
     def _reference_is_trained(self) -> TrainingConfig:

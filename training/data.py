@@ -87,9 +87,10 @@ def build_training_set(
     """
     if not crm.has_outcome_dates:
         raise TrainingDataError(
-            f"{crm.source}: this source has no dated outcomes (a leadforge student_public "
-            "bundle keeps only a final label), so labels and exclusions cannot be computed "
-            "point in time; use a research_instructor bundle or a source with an outcomes table"
+            f"{crm.source}: this source has no dated outcomes, so labels and exclusions cannot "
+            "be computed point in time; give an outcomes table (lead_id, sql_at, won_at, "
+            "lost_at), or for leadforge a research_instructor bundle (student_public keeps "
+            "only a final label)"
         )
     target = cfg.label.target
     model_spec = spec.without_target_defining(target)

@@ -161,6 +161,10 @@ def plot_all(
     return paths
 
 
+def _bullets(items: list[str], empty: str) -> str:
+    return "\n".join(f"- {item}" for item in items) or f"- {empty}"
+
+
 def model_card(info: Mapping[str, Any]) -> str:
     """A Markdown model card from the run's facts."""
     m = info["metrics"]
@@ -222,6 +226,12 @@ ECE {m.get("test_ece_uncalibrated", float("nan")):.4f}.
 {info["policy"]}: global threshold {info["thresholds"]["global_threshold"]:.4f};
 per source: {info["thresholds"]["by_source"] or "none (too few positives per source)"}.
 Tiers: A = MQL; B >= {info["tiers"]["b"]}; C >= {info["tiers"]["c"]}; D below.
+
+## Caveats and the leakage audit
+{_bullets(info.get("caveats") or [], "none: every feature is point in time")}
+
+Columns the leakage audit refused (left out of the model):
+{_bullets(info.get("audit_refused") or [], "none")}
 
 ## Known limits
 - Trained on one source's history; a new market, product or lead mix needs retraining.

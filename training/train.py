@@ -14,11 +14,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from leadscore.features.audit import AuditReport, audit_source
 from leadscore.features.config import FeatureConfig
+from leadscore.features.console import render, text_table
 from leadscore.features.contract import CrmData
 from leadscore.features.criteria.evidence import baseline_metrics, criteria_frame
-from leadscore.features.criteria.rules import load_criteria
-from leadscore.features.spec import build_spec
+from leadscore.features.criteria.rules import Criteria, CriteriaError, load_criteria
+from leadscore.features.spec import FeatureSpec, build_spec
 from leadscore.serving.registry import RUN_VERSION_TAG
 from leadscore.serving.runtime import Encoding, Scorer, TierCuts
 from leadscore.training.config import TrainingConfig
@@ -176,12 +178,25 @@ def train_model(
     model_name: str | None = None,
     experiment: str | None = None,
     criteria_path: Path | None = None,
+    allow_columns: tuple[str, ...] = (),
     progress: Progress = log.info,
 ) -> TrainResult:
-    """Train, evaluate and register one model; everything is logged to MLflow."""
+    """Audit, train, evaluate and register one model; everything is logged to MLflow."""
     model_name = model_name or cfg.mlflow.model_name
     client = configure(create=True)  # an unreachable tracking server fails now, not after fitting
+    if crm.snapshot_ages and ages is None:  # a source seen at one age only (a flat file)
+        ages = crm.snapshot_ages
+        cfg = cfg.model_copy(update={"snapshot_ages": ages, "reference_age": ages[0]})
+    progress("auditing the columns for leakage")
+    audit = audit_source(crm, feature_config, target=cfg.label.target,
+                         horizon_days=cfg.label.horizon_days,
+                         allow=(*cfg.audit.allow, *allow_columns))  # fmt: skip
+    refused = [c.feature.split(".")[-1] for c in audit.refused()]
+    notes = [f"refused by the leakage audit, left out: {c.column} ({'; '.join(c.blocked)}); "
+             f"keep it with --allow-column {c.column!r}" for c in audit.refused()]  # fmt: skip
+    feature_config = without_features(feature_config, refused)
     spec = build_spec(feature_config)
+    criteria = _criteria_baseline(criteria_path, feature_config, spec, notes)
     progress("building snapshots and labels")
     ts = build_training_set(crm, spec, cfg, ages)
     fitted = fit_scorer(ts, feature_config, cfg, model_name=model_name, progress=progress)
@@ -194,12 +209,20 @@ def train_model(
     progress("evaluating on the test slice")
     metrics, test_frame = evaluate_test(scorer, test, logreg, reference)
     metrics["best_iteration"] = float(booster.best_iteration)
-    criteria = load_criteria(criteria_path, feature_config, spec)
-    ref_test = test[test["lead_age_days"] == reference]
-    verdict = baseline_metrics(criteria, criteria_frame(crm, ref_test))
-    metrics |= {f"criteria_test_{k}": v for k, v in verdict.items()}
-    notes = [f"SQL-criteria baseline: {criteria.origin} (version {criteria.file.version}), "
-             "sql_ready counted as positive"]  # fmt: skip
+    if criteria is not None:
+        ref_test = test[test["lead_age_days"] == reference]
+        verdict = baseline_metrics(criteria, criteria_frame(crm, ref_test))
+        metrics |= {f"criteria_test_{k}": v for k, v in verdict.items()}
+        notes += [f"SQL-criteria baseline: {criteria.origin} (version {criteria.file.version}), "
+                  "sql_ready counted as positive"]  # fmt: skip
+    caveats = list(crm.caveats)
+    typed = [c.source_column or c.name for c in feature_config.custom_fields
+             if c.group == "sales" and c.known_at == "export" and c.name in spec.names]  # fmt: skip
+    if typed:
+        caveats.append(f"columns typed by reps after working the lead are features "
+                       f"({', '.join(typed)}): the audit let them through, but metrics may be "
+                       "optimistic")  # fmt: skip
+    scorer.meta["caveats"] = caveats
     if ts.dropped_features:
         notes.append(f"criteria reading {ts.dropped_features} see them as unknown for this target")
     scorer.meta["test_metrics"] = {k: v for k, v in metrics.items() if "__" not in k}
@@ -242,9 +265,16 @@ def train_model(
              "policy": json.dumps(thresholds.policy),
              "thresholds": {"global_threshold": thresholds.global_threshold,
                             "by_source": thresholds.by_source},
-             "tiers": {"b": cfg.tiers.b, "c": cfg.tiers.c}}
+             "tiers": {"b": cfg.tiers.b, "c": cfg.tiers.c},
+             "caveats": caveats, "audit_refused": notes[: len(refused)]}
         )  # fmt: skip
         mlflow.log_text(card, "model_card.md")
+        mlflow.log_dict(audit.to_dict(), "audit/audit.json")
+        mlflow.log_text(audit_text(audit), "audit/audit.txt")
+        mlflow.set_tags({"leadscore.audit.refused": ",".join(refused) or "none",
+                         "leadscore.point_in_time": str(not caveats).lower()})  # fmt: skip
+        if caveats:
+            mlflow.set_tag("leadscore.caveats", " | ".join(caveats))
         scorer_dir = scorer.save(out / "scorer")
         _, version = log_scorer_model(scorer_dir, feature_config, model_name)
         aliases = set_aliases(client, model_name, version)
@@ -252,6 +282,38 @@ def train_model(
         run_id = run.info.run_id
     scorer.meta["version"] = version
     return TrainResult(run_id, model_name, version, aliases, metrics, ts, scorer, notes)
+
+
+def _criteria_baseline(
+    path: Path | None, config: FeatureConfig, spec: FeatureSpec, notes: list[str]
+) -> Criteria | None:
+    """The SQL criteria to report as a baseline, read before anything is fitted. Criteria named
+    on the command line must fit the data; the default ones may not (a flat file has its own
+    fields): then the baseline is skipped, and said so."""
+    try:
+        return load_criteria(path, config, spec)
+    except CriteriaError as exc:
+        if path is not None:
+            raise
+        notes.append(f"SQL-criteria baseline skipped: {exc.lines()[0]} (the default criteria "
+                     "do not fit this data's fields; give --criteria, or draft some with "
+                     "`leadscore criteria suggest`)")  # fmt: skip
+        return None
+
+
+def without_features(config: FeatureConfig, names: list[str]) -> FeatureConfig:
+    """The config minus the features the audit refused (custom fields and built-ins alike)."""
+    if not names:
+        return config
+    return config.model_copy(update={
+        "custom_fields": tuple(c for c in config.custom_fields if c.name not in names),
+        "exclude_features": (*config.exclude_features, *names),
+    })  # fmt: skip
+
+
+def audit_text(audit: AuditReport) -> str:
+    """The audit as a plain-text table (logged beside its JSON)."""
+    return render(text_table(("column", "verdict", "CV AUC", "missing", "why"), audit.rows()))
 
 
 def _log_frame(frame: pd.DataFrame, path: Path, artifact_dir: str) -> None:

@@ -108,9 +108,23 @@ def from_frames(
             f"observation end taken as the latest timestamp in the source: {observation_end}"
         )
     return CrmData(
-        **tables,
+        accounts=tables["accounts"],
+        contacts=tables["contacts"],
+        leads=tables["leads"],
+        events=tables["events"],
+        outcomes=tables["outcomes"],
         observation_end=pd.Timestamp(observation_end),
         has_outcome_dates="outcomes" in raw,
         source=source,
         notes=notes,
     )
+
+
+def write_canonical(crm: CrmData, out: Path) -> Path:
+    """A source as a canonical directory: one Parquet file per table and `source.yaml` (its
+    observation end), what every engine reads the same way."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in TABLES:
+        crm.table(name).to_parquet(out / f"{name}.parquet", index=False)
+    (out / "source.yaml").write_text(f"observation_end: {crm.observation_end.isoformat()}\n")
+    return out

@@ -144,7 +144,11 @@ def load_leadforge(root: Path, config: FeatureConfig) -> CrmData:
             f"{TASK} label); training needs a research_instructor bundle"
         )
     return CrmData(
-        **tables,
+        accounts=tables["accounts"],
+        contacts=tables["contacts"],
+        leads=tables["leads"],
+        events=tables["events"],
+        outcomes=tables["outcomes"],
         observation_end=created.max() + pd.Timedelta(days=window),
         has_outcome_dates=dated,
         source=f"leadforge:{mode}:{root}",

@@ -186,6 +186,8 @@ def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelI
         test_metrics=metrics,
         last_check=_last_check(request),
         refused=request.app.state.holder.error,
+        point_in_time=not meta.get("caveats"),
+        caveats=list(meta.get("caveats") or []),
         sql_criteria={"file": served.criteria.origin, "version": served.criteria.file.version},
         features=[
             FeatureInfo(

@@ -166,6 +166,11 @@ class ModelInfo(_Out):
     test_metrics: dict[str, float]
     last_check: dict[str, Any] | None = None  # the model watcher's last look at the registry
     refused: str | None = None  # why the last new model was not installed, if it was not
+    point_in_time: bool = Field(
+        True, description="False when the training data was not point in time (an undated file, "
+        "totals as of an export): the test metrics are then optimistic; `caveats` says why.",
+    )
+    caveats: list[str] = Field(default_factory=list)
     sql_criteria: dict[str, str]
     features: list[FeatureInfo]
 
