@@ -522,6 +522,6 @@ def audit(
         f"{chosen.value} within {horizon:g} days",
         text_table(("column", "verdict", "CV AUC", "missing", "why"), result.rows()),
         f"blocked: {', '.join(c.column for c in result.refused()) or 'none'}"
-        + ("  (training refuses them unless kept: --allow-column NAME)" if result.refused()
+        + ("  (training leaves them out unless kept: --allow-column NAME)" if result.refused()
            else ""),
     ])  # fmt: skip
