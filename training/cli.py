@@ -82,7 +82,8 @@ def train(
         note(f"note: {line}")
     result = train_model(
         crm, fcfg, cfg, model_name=model_name, experiment=experiment, criteria_path=criteria,
-        allow_columns=tuple(allow_column or ()), progress=lambda msg: note(f"{msg} ..."),
+        allow_columns=tuple(allow_column or ()), choose_reference=as_of_days is None,
+        progress=lambda msg: note(f"{msg} ..."),
     )  # fmt: skip
     m = result.metrics
     reference = float(result.scorer.meta["reference_age"])

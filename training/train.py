@@ -33,6 +33,7 @@ from leadscore.training.models import (
     fit_logreg,
 )
 from leadscore.training.policy import compute_thresholds, policy_rows
+from leadscore.training.sanity import check_source, reference_age
 from leadscore.training.tracking import (
     configure,
     flat_params,
@@ -179,21 +180,31 @@ def train_model(
     experiment: str | None = None,
     criteria_path: Path | None = None,
     allow_columns: tuple[str, ...] = (),
+    choose_reference: bool = True,
     progress: Progress = log.info,
 ) -> TrainResult:
     """Audit, train, evaluate and register one model; everything is logged to MLflow."""
     model_name = model_name or cfg.mlflow.model_name
     client = configure(create=True)  # an unreachable tracking server fails now, not after fitting
+    notes = check_source(crm, cfg.label.target, cfg.label.horizon_days)
     if crm.snapshot_ages and ages is None:  # a source seen at one age only (a flat file)
         ages = crm.snapshot_ages
         cfg = cfg.model_copy(update={"snapshot_ages": ages, "reference_age": ages[0]})
+    elif choose_reference:
+        age, why = reference_age(crm, cfg.label.target, cfg.label.horizon_days,
+                                 ages or cfg.snapshot_ages, cfg.reference_age)  # fmt: skip
+        if why:
+            cfg = cfg.model_copy(update={"reference_age": age})
+            notes.append(why)
     progress("auditing the columns for leakage")
     audit = audit_source(crm, feature_config, target=cfg.label.target,
                          horizon_days=cfg.label.horizon_days,
                          allow=(*cfg.audit.allow, *allow_columns))  # fmt: skip
     refused = [c.feature.split(".")[-1] for c in audit.refused()]
-    notes = [f"refused by the leakage audit, left out: {c.column} ({'; '.join(c.blocked)}); "
-             f"keep it with --allow-column {c.column!r}" for c in audit.refused()]  # fmt: skip
+    refused_notes = [f"refused by the leakage audit, left out: {c.column} "
+                     f"({'; '.join(c.blocked)}); keep it with --allow-column {c.column!r}"
+                     for c in audit.refused()]  # fmt: skip
+    notes += refused_notes
     feature_config = without_features(feature_config, refused)
     spec = build_spec(feature_config)
     criteria = _criteria_baseline(criteria_path, feature_config, spec, notes)
@@ -266,7 +277,7 @@ def train_model(
              "thresholds": {"global_threshold": thresholds.global_threshold,
                             "by_source": thresholds.by_source},
              "tiers": {"b": cfg.tiers.b, "c": cfg.tiers.c},
-             "caveats": caveats, "audit_refused": notes[: len(refused)]}
+             "caveats": caveats, "audit_refused": refused_notes}
         )  # fmt: skip
         mlflow.log_text(card, "model_card.md")
         mlflow.log_dict(audit.to_dict(), "audit/audit.json")
