@@ -43,6 +43,8 @@ class Mode(StrEnum):
 class Format(StrEnum):
     leadforge = "leadforge"
     canonical = "canonical"
+    salesforce = "salesforce"
+    hubspot = "hubspot"
     flat = "flat"
 
 
@@ -120,7 +122,8 @@ def generate(
     shape: Annotated[
         Format,
         typer.Option("--format", help="The bundle itself, or the world written as canonical "
-                                      "tables or as a flat lead file (OUT is then a .csv)."),
+                                      "tables, a Salesforce or HubSpot export (traps included) "
+                                      "or a flat lead file (OUT is then a .csv)."),
     ] = Format.leadforge,
 ) -> None:
     """Generate a simulated B2B SaaS CRM (a leadforge world) for demos and tests, in the shape
@@ -157,9 +160,18 @@ def _write_as(shape: Format, bundle: Path, out_path: Path) -> None:
     from leadscore.features.sources.canonical import write_canonical
     from leadscore.features.sources.flat import write_flat
 
-    crm = load_source(bundle, load_feature_config())
+    config = load_feature_config()
+    crm = load_source(bundle, config)
     if shape == Format.canonical:
         write_canonical(crm, out_path)
+    elif shape == Format.salesforce:
+        from leadscore.features.sources.salesforce import write_salesforce
+
+        write_salesforce(crm, out_path, config)
+    elif shape == Format.hubspot:
+        from leadscore.features.sources.hubspot import write_hubspot
+
+        write_hubspot(crm, out_path, config)
     else:
         write_flat(crm, out_path)
 

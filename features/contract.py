@@ -187,6 +187,22 @@ def _blank_placeholders(values: pd.Series, col: Column, placeholders: Iterable[s
     return values.mask(text.isin(empty).fillna(False).astype(bool))
 
 
+def _blank_field_values(events: pd.DataFrame, config: FeatureConfig) -> pd.Series:
+    """Placeholders in a field_update's value are empty, unless the field it updates declares
+    the value (a dated custom field whose vocabulary holds `unknown`)."""
+    values = events["field_value"]
+    empty = {p.strip().lower() for p in config.placeholders}
+    text = values.astype("string").str.strip().str.lower()
+    placeholder = text.isin(empty).fillna(False).to_numpy(dtype=bool)
+    if not placeholder.any():
+        return values
+    declared = {c.name: {v.lower() for v in c.vocabulary or ()} for c in config.custom_fields}
+    fields = events["field"].astype("string").to_numpy()
+    keep = [bool(f in declared and t in declared[f]) if p else True
+            for f, t, p in zip(fields, text.to_numpy(), placeholder, strict=True)]
+    return values.where(np.asarray(keep, dtype=bool))
+
+
 def _validate_table(
     name: str,
     frame: pd.DataFrame,
@@ -209,7 +225,10 @@ def _validate_table(
         if col.name not in out.columns:
             out[col.name] = _coerce(pd.Series(pd.NA, index=out.index), col, where, problems)
             continue
-        out[col.name] = _blank_placeholders(out[col.name], col, config.placeholders)
+        if name == "events" and col.name == "field_value" and "field" in out.columns:
+            out[col.name] = _blank_field_values(out, config)
+        else:
+            out[col.name] = _blank_placeholders(out[col.name], col, config.placeholders)
         given = out[col.name].notna()
         out[col.name] = _coerce(out[col.name], col, where, problems, config.date_format)
         nulls = out[col.name].isna()

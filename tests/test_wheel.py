@@ -58,8 +58,8 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
 
     _run([str(bin_dir / "leadscore"), "init", "my-config"], home, env)
     shipped = sorted(p.name for p in (home / "my-config").iterdir())
-    assert shipped == ["features.yaml", "routing.yaml", "sql_criteria.yaml", "titles.yaml",
-                       "training.yaml"]  # fmt: skip
+    assert shipped == ["features.yaml", "hubspot.yaml", "routing.yaml", "salesforce.yaml",
+                       "sql_criteria.yaml", "titles.yaml", "training.yaml"]  # fmt: skip
     env["LEADSCORE_CONFIG_DIR"] = str(home / "my-config")
     trained = _run([str(bin_dir / "leadscore"), "train", "--data", str(FIXTURE)], home, env)
     assert "lead-scoring v1 (challenger, champion)" in trained

@@ -61,3 +61,22 @@ def test_placeholders_are_empty_unless_declared(config: FeatureConfig) -> None:
     # "unknown" is a declared value of email_domain_type (features.yaml), a placeholder elsewhere
     assert typed["contacts"]["email_domain_type"].tolist() == ["unknown"]
     assert typed["contacts"]["seniority"].isna().all()
+
+
+def test_a_field_updates_value_keeps_what_its_field_declares(config: FeatureConfig) -> None:
+    from leadscore.features.config import CustomField
+
+    dated = config.model_copy(update={"custom_fields": (
+        CustomField(name="tier", entity="lead", type="category", dated=True, label="Tier",
+                    template="Tier {value}", values=("gold", "unknown")),
+    )})  # fmt: skip
+    leads = pd.DataFrame({"lead_id": ["l1"], "created_at": ["2024-01-01T00:00:00"],
+                          "source": ["web"]})  # fmt: skip
+    events = pd.DataFrame({
+        "event_id": ["e1", "e2", "e3"], "lead_id": ["l1"] * 3,
+        "timestamp": ["2024-01-02T00:00:00"] * 3, "type": ["field_update"] * 3,
+        "field": ["tier", "tier", "other"], "field_value": ["unknown", "Select", "unknown"],
+    })  # fmt: skip
+    typed = validate({"leads": leads, "events": events}, dated)
+    values = typed["events"]["field_value"]
+    assert values.iloc[0] == "unknown" and pd.isna(values.iloc[1]) and pd.isna(values.iloc[2])
