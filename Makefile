@@ -55,10 +55,10 @@ serve: $(DEMO_STAMP)
 
 ## The full suite: lint, types, the docs site, every test (slow ones and benchmark smoke runs too).
 test: lint typecheck docs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=10
 
 test-fast: $(STAMP)
-	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m "not slow" -x -q
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m "not slow" -x -q --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -76,6 +76,7 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_snapshot.py
 	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_sources.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .typecheck site

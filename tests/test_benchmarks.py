@@ -154,3 +154,14 @@ def test_quality_smoke(tmp_path: Path) -> None:
     (row,) = result["rows"]
     assert row["n_eval"] > 0 and 0.0 < row["ours_auc"] < 1.0 and 0.0 < row["flat_auc"] < 1.0
     assert row["eval_exclusions"]["unseen"] == 400
+
+
+@pytest.mark.slow
+def test_sources_benchmark_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "sources.json"
+    run = _script("bench_sources.py", "--smoke", "--json-out", str(out))
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(out.read_text())
+    assert "every lead read" in run.stdout and not result["problems"]
+    assert result["ours"]["leads"] == result["leads"] == 2000
+    assert result["reference"]["rows"] > result["leads"]  # every object file was parsed
