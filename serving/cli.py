@@ -29,6 +29,10 @@ def score(
     as_of: Annotated[
         str | None, typer.Option(help="Score every lead at one moment, ISO-8601 (default: now).")
     ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--map", help="Column roles of a flat lead file (`leadscore data map`)."),
+    ] = None,
 ) -> None:
     """Score every open lead; closed or not-yet-created leads go to FILE.excluded.parquet."""
     from datetime import UTC, datetime
@@ -40,7 +44,7 @@ def score(
     from rich.progress import Progress
 
     from leadscore.features.config import FeatureConfig
-    from leadscore.features.sources import load_source
+    from leadscore.features.sources import load_data
     from leadscore.serving.batch import as_of_for, score_source
     from leadscore.serving.loader import load_scorer
 
@@ -48,7 +52,7 @@ def score(
     scorer = load_scorer(model)
     config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
     note(f"reading {data} ...")
-    crm = load_source(data, config)
+    crm, _ = load_data(data, mapping, config)
     when = as_of_for(crm, as_of_days, moment)
     with Progress(console=err(), transient=True) as progress:
         task = progress.add_task("scoring", total=len(crm.leads))

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import CrmData, parse_timestamps, validate
 from leadscore.features.readers import EmptyFileError, read_table
-from leadscore.features.schema import TABLES, DataContractError
+from leadscore.features.schema import TABLES, DataContractError, schemas
 from leadscore.features.yamlfile import load_yaml
 
 
@@ -100,6 +100,13 @@ def from_frames(
         )
         if name not in raw
     ]
+    known = schemas(config)
+    for name, frame in raw.items():
+        named = {c.name for c in known[name].columns} if name in known else set()
+        extra = [c for c in frame.columns if c not in named]
+        if extra:  # carried, read by no feature: said, never dropped in silence
+            notes.append(f"{name}: column(s) the contract does not name, read by no feature: "
+                         f"{', '.join(map(str, extra))}")  # fmt: skip
     if observation_end is None:
         stamps = [tables["leads"]["created_at"].max(), tables["events"]["timestamp"].max()]
         stamps += [tables["outcomes"][c].max() for c in ("sql_at", "won_at", "lost_at")]

@@ -223,3 +223,14 @@ def test_header_only_and_empty_files(tiny: Factory, tmp_path: Path) -> None:
         load_source(tmp_path)
     assert info.value.problems == [f"{tmp_path / 'leads.csv'}: the file is empty (0 bytes); "
                                    "expected a header and rows"]  # fmt: skip
+
+
+def test_columns_the_contract_does_not_name_are_listed(
+    tiny: Factory, config: FeatureConfig
+) -> None:
+    raw = tiny()
+    raw["leads"]["hubspot_score"] = "12"
+    crm = from_frames(raw, config)
+    assert "leads: column(s) the contract does not name, read by no feature: hubspot_score" in (
+        crm.notes
+    )

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -45,6 +46,15 @@ def test_a_flat_export_trains_without_its_planted_leak(
     assert result.exit_code == 0, result.output
     assert "refused by the leakage audit, left out: Sales Notes" in result.output
     assert "SQL-criteria baseline skipped" in result.output  # the demo criteria name events
+    with tracking_restored(), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        scored = runner.invoke(app, ["score", "--data", str(flat), "--map", str(mapping),
+                                     "--out", str(tmp_path / "scores.parquet")])  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    excluded = pd.read_parquet(tmp_path / "scores.excluded.parquet")
+    assert len(scores) + len(excluded) == 1500 and len(scores) > 0
+    assert set(excluded["reason"]) <= {"won_before_as_of"}  # converted leads are not open
     assert "caveat" in result.output and "optimistic" in result.output
     with tracking_restored():
         mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
