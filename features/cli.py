@@ -16,7 +16,10 @@ import typer
 from leadscore.features.console import group, note, out, parse_moment, print_blocks, text_table
 from leadscore.features.errors import UsageProblem
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: these modules load pandas, which --help must not
+    import pandas as pd
+    from rich.table import Table
+
     from leadscore.features.config import FeatureConfig
     from leadscore.features.contract import CrmData
 
@@ -289,13 +292,10 @@ def build(
 
 
 def _summary(
-    crm: CrmData, rows: object, n_features: int, path: Path, target: str, horizon: float
-) -> object:
-    import pandas as pd
-
+    crm: CrmData, rows: pd.DataFrame, n_features: int, path: Path, target: str, horizon: float
+) -> Table:
     from leadscore.features.labels import LabelError, exclusion_counts, label_snapshots
 
-    assert isinstance(rows, pd.DataFrame)
     lines: list[tuple[str, str]] = [
         ("snapshot file", str(path)),
         ("source", crm.source),

@@ -7,6 +7,7 @@ command group.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,7 +126,6 @@ def try_lead(
     import json
     import os
     import secrets
-    import subprocess
     import sys
 
     try:
@@ -168,16 +168,14 @@ def _free_port() -> int:
         return port
 
 
-def _wait_ready(server: object, base: str, timeout: float) -> None:
+def _wait_ready(server: subprocess.Popen[bytes], base: str, timeout: float) -> None:
     """Poll /readyz until a model is served; fail at once when the service says it cannot load
     one, or when it exits."""
     import json
-    import subprocess
     import time
     import urllib.error
     import urllib.request
 
-    assert isinstance(server, subprocess.Popen)
     deadline = time.monotonic() + timeout
     while True:  # bounded by the deadline
         reason = None
