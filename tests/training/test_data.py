@@ -72,7 +72,7 @@ def test_refuses_a_single_class(ri_bundle: Path, config: FeatureConfig) -> None:
 
 def test_refuses_a_source_without_dated_outcomes(sp_bundle: Path, config: FeatureConfig) -> None:
     crm = load_source(sp_bundle, config)
-    with pytest.raises(TrainingDataError, match=r"no dated outcomes .* research_instructor"):
+    with pytest.raises(TrainingDataError, match=r"no dated outcomes.*research_instructor"):
         build_training_set(crm, build_spec(config), TrainingConfig())
 
 
