@@ -12,6 +12,8 @@ from hypothesis import settings
 
 from leadscore.features.config import FeatureConfig, load_feature_config
 
+pytest_plugins = ["tests.services"]
+
 # Property tests: `make test` runs the full profile; `make test-fast` the light one (a fifth of
 # the examples), chosen with HYPOTHESIS_PROFILE.
 settings.register_profile("full", deadline=None)
