@@ -1,5 +1,5 @@
-"""API keys with scopes: `score` (the scoring routes and model details) and `admin` (metrics and
-the model reload).
+"""API keys with scopes: `score` (the scoring routes and model details), `feedback` (the handoff
+queue, reps' verdicts and outcomes) and `admin` (metrics and the model reload).
 
 Keys come from ``LEADSCORE_API_KEYS`` (``KEY:SCOPE[+SCOPE],...``, e.g.
 ``k1:score,k2:score+admin``) and/or the file named by ``LEADSCORE_API_KEYS_FILE``: one key per
@@ -23,7 +23,7 @@ from fastapi.security import APIKeyHeader
 
 from leadscore.features.errors import UsageProblem
 
-Scope = Literal["score", "admin"]
+Scope = Literal["score", "feedback", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 HEADER = "X-API-Key"
 _HEX = frozenset("0123456789abcdef")
@@ -126,3 +126,4 @@ def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
 
 ScoreKey = Annotated[ApiKey, Depends(require("score"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
+FeedbackKey = Annotated[ApiKey, Depends(require("feedback"))]

@@ -13,7 +13,16 @@
 * ``LEADSCORE_MAX_BATCH`` (1000 leads) and ``LEADSCORE_MAX_BODY_BYTES`` (10 MiB): 413 above;
 * ``LEADSCORE_TOP_REASONS`` (3): positive and negative reasons returned per lead;
 * ``LEADSCORE_RELOAD_INTERVAL_SECONDS`` (60): how often the model watcher looks for a new
-  champion.
+  champion;
+* ``LEADSCORE_STORE_URL`` (``sqlite:///leadscore.db``): the handoff store (SQLite file or
+  ``postgresql+psycopg://...``); its schema is migrated at start-up unless
+  ``LEADSCORE_STORE_MIGRATE=false``;
+* ``LEADSCORE_RECORD`` (``routed``): which scores become handoff records: ``routed`` (action
+  ``route_to_sales`` or ``qualify``), ``all`` or ``none``; written behind the response every
+  ``LEADSCORE_RECORD_INTERVAL_SECONDS`` (0.25);
+* ``LEADSCORE_SLA_FILE`` and ``LEADSCORE_HANDOFF_FILE``: the SLA (time to first touch, business
+  hours, holidays) and the rejection reasons (default ``sla.yaml`` and ``handoff.yaml`` in the
+  config directory).
 
 The default config files follow ``LEADSCORE_CONFIG_DIR`` like the rest of leadscore (the
 packaged defaults when unset; `leadscore init` writes editable copies).
@@ -22,13 +31,17 @@ packaged defaults when unset; `leadscore init` writes editable copies).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.features.criteria.rules import default_criteria_path
+from leadscore.features.feedback import default_handoff_path
 from leadscore.serving.registry import DEFAULT_MODEL_URI
 from leadscore.serving.routing import default_routing_path
+from leadscore.serving.sla import default_sla_path
+from leadscore.serving.store.db import DEFAULT_STORE_URL
 
 
 class Settings(BaseSettings):
@@ -48,6 +61,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     top_reasons: int = Field(3, ge=0, le=50)
     reload_interval_seconds: float = Field(60.0, gt=0)
+    store_url: str = DEFAULT_STORE_URL
+    store_migrate: bool = True
+    record: Literal["routed", "all", "none"] = "routed"
+    record_interval_seconds: float = Field(0.25, gt=0, le=1.0)
+    sla_file: Path | None = None
+    handoff_file: Path | None = None
 
     @property
     def criteria_path(self) -> Path:
@@ -58,3 +77,13 @@ class Settings(BaseSettings):
     def routing_path(self) -> Path:
         """The routing file to load."""
         return self.routing_file or default_routing_path()
+
+    @property
+    def sla_path(self) -> Path:
+        """The SLA file to load."""
+        return self.sla_file or default_sla_path()
+
+    @property
+    def handoff_path(self) -> Path:
+        """The rejection-reason file to load."""
+        return self.handoff_file or default_handoff_path()

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -19,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from leadscore.serving.api.bodies import BodyError
+from leadscore.serving.api.handoffs import Loop, open_loop
+from leadscore.serving.api.handoffs import router as handoff_router
 from leadscore.serving.api.metrics import Metrics
 from leadscore.serving.api.openapi import build_openapi
 from leadscore.serving.api.routes import router
@@ -38,7 +41,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DESCRIPTION = """\
 Calibrated MQL probability, tier and plain-language reasons for one lead or many, next to the
 team's written SQL criteria and a recommended action. Send the `X-API-Key` header (scope
-`score`; `/metrics` and `/v1/admin/reload` need `admin`). Bodies use the data contract's field
+`score`; the handoff queue, feedback and outcomes need `feedback`; `/metrics` and
+`/v1/admin/reload` need `admin`). Bodies use the data contract's field
 names; the documentation's "Scoring API" guide walks through a request.
 """
 
@@ -166,6 +170,17 @@ def _watcher(app: FastAPI, settings: Settings) -> ModelWatcher:
     )
 
 
+def _store_gauges(app: FastAPI) -> dict[str, Any] | None:
+    loop: Loop = app.state.loop
+    if loop.store is None:
+        return None
+    try:
+        return loop.store.gauges(datetime.now(UTC))
+    except Exception:  # a scrape must not fail because the database hiccups
+        log.exception("could not read the handoff gauges")
+        return None
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model before the first request."""
@@ -177,26 +192,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not len(app.state.keys):
         log.warning("no API keys configured (LEADSCORE_API_KEYS): every request will get 401")
     await anyio.to_thread.run_sync(install_model, app, settings.model_uri)
+    loop: Loop = await anyio.to_thread.run_sync(open_loop, settings)
+    app.state.loop = loop
     watcher: ModelWatcher = app.state.watcher
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(watcher.run, settings.reload_interval_seconds)
-        yield
-        tasks.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watcher.run, settings.reload_interval_seconds)
+            yield
+            tasks.cancel_scope.cancel()
+    finally:
+        await anyio.to_thread.run_sync(loop.close)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The scoring API; settings from the environment unless given."""
     settings = settings or Settings()
-    app = FastAPI(
-        title="leadscore", version=_version(), description=DESCRIPTION, lifespan=lifespan
-    )
+    app = FastAPI(title="leadscore", version=_version(), description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     secret = settings.api_keys.get_secret_value() if settings.api_keys else None
     app.state.keys = KeyRing.from_sources(secret, settings.api_keys_file)
     app.state.holder = ModelHolder()
     app.state.metrics = Metrics()
     app.state.watcher = _watcher(app, settings)
+    app.state.loop = Loop(error="starting")
+    app.state.metrics.watch_store(lambda: _store_gauges(app))
     app.include_router(router)
+    app.include_router(handoff_router)
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

@@ -5,7 +5,10 @@
   template (``/v1/score``, never a raw path) and status;
 * ``leadscore_scores_total{tier}``: scored leads by tier;
 * ``leadscore_model_info{name,version,alias}``: 1 for the served model;
-* ``leadscore_model_checks_total{result}``: model watcher checks (swapped, refused, ...).
+* ``leadscore_model_checks_total{result}``: model watcher checks (swapped, refused, ...);
+* ``leadscore_handoffs_waiting``, ``leadscore_handoffs_breached`` (waiting, untouched, past the
+  SLA deadline) and ``leadscore_handoff_acceptance_rate{tier}``: read from the handoff store at
+  scrape time, so several workers report the store's numbers once instead of adding them up.
 
 With several workers (``leadscore serve --workers N``) each worker is a process; the serve
 command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory and `/metrics` then adds up
@@ -15,6 +18,8 @@ every worker's values.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,11 +29,45 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class StoreGauges(Collector):
+    """Handoff gauges computed from the store when scraped (`read` returns
+    :meth:`HandoffStore.gauges` or None while the store is off)."""
+
+    def __init__(self, read: Callable[[], dict[str, Any] | None]):
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        """The gauges; nothing when the store is off."""
+        data = self.read()
+        if data is None:
+            return
+        yield GaugeMetricFamily(
+            "leadscore_handoffs_waiting", "Handed-over leads without a verdict.",
+            value=data["waiting"],
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "leadscore_handoffs_breached",
+            "Handed-over leads without a verdict or touch, past their SLA deadline.",
+            value=data["breached"],
+        )
+        rate = GaugeMetricFamily(
+            "leadscore_handoff_acceptance_rate",
+            "Accepted / dispositioned handoffs, by tier at handoff.", labels=["tier"],
+        )  # fmt: skip
+        for tier, counts in sorted(data["by_tier"].items()):
+            total = counts["accepted"] + counts["rejected"]
+            if total:
+                rate.add_metric([tier], counts["accepted"] / total)
+        yield rate
 
 
 class Metrics:
@@ -56,6 +95,13 @@ class Metrics:
             registry=self.registry, multiprocess_mode="liveall",
         )  # fmt: skip
 
+        self.store: StoreGauges | None = None
+
+    def watch_store(self, read: Callable[[], dict[str, Any] | None]) -> None:
+        """Report the handoff store's gauges (computed at scrape time)."""
+        self.store = StoreGauges(read)
+        self.registry.register(self.store)
+
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request."""
         labels = (route, method, str(status))
@@ -72,5 +118,7 @@ class Metrics:
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
+            if self.store is not None:
+                registry.register(self.store)
             return generate_latest(registry)
         return generate_latest(self.registry)

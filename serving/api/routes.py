@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 
+from leadscore.features.payload import ParsedLead
 from leadscore.serving.api.bodies import BodyError, json_body, parse_lead
 from leadscore.serving.api.metrics import CONTENT_TYPE, Metrics
 from leadscore.serving.api.schemas import (
@@ -88,6 +89,7 @@ async def score(
     body: RawBody,
     settings: AppSettings,
     metrics: AppMetrics,
+    request: Request,
     explain: Annotated[bool, Query(description="Compute reasons (about 1 ms).")] = True,
 ) -> ScoreResponse:
     """Score one lead in the data contract's field names (`leadscore criteria check` reads the
@@ -97,7 +99,15 @@ async def score(
     payload = parse_lead(served.payload, json_body(body))
     result = score_lead(served, payload, explain, settings.top_reasons, datetime.now(UTC))
     metrics.scores.labels(result.tier).inc()
+    _record(request, result, payload)
     return result
+
+
+def _record(request: Request, result: ScoreResponse, payload: ParsedLead) -> None:
+    """Queue the score for the handoff store when it hands the lead over (never blocks)."""
+    recorder = request.app.state.loop.recorder
+    if recorder is not None and recorder.wants(result.recommended_action.action):
+        recorder.submit(result, payload.lead, result.as_of)
 
 
 @router.post(
@@ -110,6 +120,7 @@ def score_batch(
     body: RawBody,
     settings: AppSettings,
     metrics: AppMetrics,
+    request: Request,
     explain: Annotated[bool, Query(description="Compute reasons (about 1 ms a lead).")] = False,
 ) -> BatchResponse:
     """Score `{"leads": [...]}` in order; every bad lead is listed by index and field."""
@@ -145,8 +156,9 @@ def score_batch(
         raise BodyError(problems)
     now = datetime.now(UTC)
     results = [score_lead(served, p, explain, settings.top_reasons, now) for p in payloads]
-    for r in results:
+    for r, p in zip(results, payloads, strict=True):
         metrics.scores.labels(r.tier).inc()
+        _record(request, r, p)
     return BatchResponse(model=served.ref, count=len(results), results=results)
 
 
@@ -180,8 +192,11 @@ def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelI
         trained_ages=[float(a) for a in meta.get("trained_ages") or []],
         data_window=dict(meta.get("data_window") or {}),
         thresholds=ThresholdInfo(
-            policy=t.policy, global_threshold=t.global_threshold, by_source=t.by_source,
-            revision=t.revision, tier_cuts={"b": scorer.tiers.b, "c": scorer.tiers.c},
+            policy=t.policy,
+            global_threshold=t.global_threshold,
+            by_source=t.by_source,
+            revision=t.revision,
+            tier_cuts={"b": scorer.tiers.b, "c": scorer.tiers.c},
         ),
         test_metrics=metrics,
         last_check=_last_check(request),
@@ -191,8 +206,13 @@ def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelI
         sql_criteria={"file": served.criteria.origin, "version": served.criteria.file.version},
         features=[
             FeatureInfo(
-                name=f.name, label=f.label, description=f.description or f.label,
-                group=f.group, dtype=f.dtype, unit=f.unit, monotone=f.monotone,
+                name=f.name,
+                label=f.label,
+                description=f.description or f.label,
+                group=f.group,
+                dtype=f.dtype,
+                unit=f.unit,
+                monotone=f.monotone,
                 categories=None if f.categories is None else list(f.categories),
             )
             for f in scorer.spec

@@ -35,12 +35,14 @@ def toy_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_client() -> Iterator[ClientFactory]:
-    """Build started TestClients (lifespan run) from Settings overrides; closed afterwards."""
+def make_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClientFactory]:
+    """Build started TestClients (lifespan run) from Settings overrides; closed afterwards.
+    Each gets a handoff store of its own (a throwaway SQLite file) unless one is given."""
     opened: list[TestClient] = []
 
     def factory(**overrides: Any) -> TestClient:
-        settings = Settings(**({"api_keys": KEYS} | overrides))
+        store = f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
+        settings = Settings(**({"api_keys": KEYS, "store_url": store} | overrides))
         client = TestClient(create_app(settings), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)
