@@ -17,7 +17,14 @@ import typer
 from leadscore.features.cli import criteria_app, data_app, features_app, init
 from leadscore.features.configdir import CONFIG_ENV
 from leadscore.features.console import DEBUG_ENV, CommandGroup
-from leadscore.serving.cli import score, serve, try_lead
+from leadscore.serving.cli import (
+    handoff_app,
+    report_app,
+    score,
+    serve,
+    store_app,
+    try_lead,
+)
 from leadscore.training.cli import policy_app, promote, train
 
 app = typer.Typer(
@@ -36,6 +43,9 @@ app.add_typer(policy_app, name="policy")
 app.command("score")(score)
 app.command("serve")(serve)
 app.command("try-lead")(try_lead)
+app.add_typer(handoff_app, name="handoff")
+app.add_typer(report_app, name="report")
+app.add_typer(store_app, name="store")
 
 
 @app.callback()

@@ -212,3 +212,207 @@ def _post(url: str, body: bytes, key: str) -> tuple[int, dict[str, Any]]:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the handoff loop: the store, the report, exports, the demo's reps
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="LEADSCORE_STORE_URL",
+                 help="The handoff store (default sqlite:///leadscore.db)."),
+]  # fmt: skip
+store_app = typer.Typer(help="The handoff store: schema upgrades and status.", no_args_is_help=True)
+handoff_app = typer.Typer(
+    help="The handoff loop: export verdicts, import outcomes, play the demo's reps.",
+    no_args_is_help=True,
+)
+report_app = typer.Typer(help="Reports for people: the handoff leak.", no_args_is_help=True)
+
+
+def _store_url(store: str | None) -> str:
+    from leadscore.serving.store import DEFAULT_STORE_URL
+
+    return store or DEFAULT_STORE_URL
+
+
+@store_app.command("upgrade")
+def store_upgrade(store: StoreOpt = None) -> None:
+    """Create the store or migrate it to this version's schema (the service does this at
+    start-up unless LEADSCORE_STORE_MIGRATE=false)."""
+    from leadscore.serving.store.db import connect, current_revision, head_revision, migrate
+
+    engine = connect(_store_url(store))
+    before = current_revision(engine)
+    migrate(engine)
+    out().print(f"store schema {before or 'empty'} -> {head_revision(engine)}", markup=False)
+
+
+@store_app.command("status")
+def store_status(store: StoreOpt = None) -> None:
+    """The store's schema revision and how many handoffs wait, are breached or answered."""
+    from datetime import UTC, datetime
+
+    from leadscore.serving.store import HandoffStore
+
+    handoffs = HandoffStore.open(_store_url(store), upgrade=False)
+    gauges = handoffs.gauges(datetime.now(UTC))
+    answered = sum(sum(c.values()) for c in gauges["by_tier"].values())
+    out().print(
+        f"waiting {gauges['waiting']:,} (breached {gauges['breached']:,}); "
+        f"answered {answered:,}", markup=False,
+    )  # fmt: skip
+
+
+@handoff_app.command("export-feedback")
+def export_feedback(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV or Parquet file to write.")],
+    store: StoreOpt = None,
+) -> None:
+    """Each handed-over lead's latest verdict, as the feedback file that `criteria report
+    --feedback` and `train --exclude-feedback` read."""
+    from leadscore.features.feedback import write_feedback
+    from leadscore.serving.store import HandoffStore
+
+    frame = HandoffStore.open(_store_url(store)).export_feedback()
+    write_feedback(frame, out_file)
+    counts = frame["disposition"].value_counts().to_dict()
+    note(f"wrote {len(frame):,} verdicts ({counts}) -> {out_file}")
+
+
+@handoff_app.command("import-outcomes")
+def import_outcomes(
+    data: Annotated[Path, typer.Option(help="A source with outcomes (bundle, canonical, CRM).")],
+    store: StoreOpt = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--map", help="Column roles of a flat lead file (`leadscore data map`)."),
+    ] = None,
+) -> None:
+    """Outcome dates (SQL, won, lost) of every handed-over lead found in a source."""
+    from datetime import UTC, datetime
+
+    from leadscore.features.sources import load_data
+    from leadscore.serving.store import HandoffStore
+
+    crm, _ = load_data(data, mapping, None)
+    count = HandoffStore.open(_store_url(store)).import_outcomes(
+        crm.outcomes, f"import:{data.name}", datetime.now(UTC)
+    )
+    note(f"outcomes of {count:,} handed-over leads updated from {data}")
+
+
+@handoff_app.command("simulate")
+def simulate_reps(
+    data: Annotated[Path, typer.Option(help="A source to play (e.g. the demo's fresh bundle).")],
+    store: StoreOpt = None,
+    model: Annotated[str, typer.Option(help="Model URI to serve.")] = DEFAULT_MODEL_URI,
+    weeks: Annotated[int, typer.Option(min=1, max=26, help="Weeks of handoffs.")] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the reps' behaviour.")] = 7,
+    max_leads: Annotated[int, typer.Option(min=1, help="At most this many leads.")] = 3000,
+) -> None:
+    """Play weeks of reps answering handoffs through the running API (the demo; into a store
+    of its own, e.g. --store sqlite:///data/demo/handoffs.db). Prints the clock's end, which
+    `report handoff --now` takes."""
+    import time
+
+    from leadscore.features.config import FeatureConfig
+    from leadscore.features.sources import load_data
+    from leadscore.serving.loader import load_scorer
+    from leadscore.serving.settings import Settings
+    from leadscore.serving.simulate import simulate
+
+    started = time.perf_counter()
+    scorer = load_scorer(model)
+    config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
+    crm, _ = load_data(data, None, config)
+    settings = Settings(model_uri=model, store_url=_store_url(store), record="routed")
+    result = simulate(crm, config, settings, weeks, seed, max_leads)
+    note(
+        f"played {weeks} weeks ({result.start:%Y-%m-%d} to {result.now:%Y-%m-%d}) in "
+        f"{time.perf_counter() - started:.1f} s: {result.scored:,} scores, "
+        f"{result.handoffs:,} handoffs, {len(result.reps)} reps, {result.feedback:,} verdicts, "
+        f"{result.outcomes:,} outcomes"
+    )
+    typer.echo(result.now.isoformat())
+
+
+@report_app.command("handoff")
+def report_handoff(
+    store: StoreOpt = None,
+    since: Annotated[
+        str, typer.Option(help="Handoffs since: a duration back from --now (90d, 12w) or a date.")
+    ] = "90d",
+    now: Annotated[
+        str | None, typer.Option(help="The report's moment, ISO-8601 (default: now).")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the report as one HTML file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    sla_file: Annotated[
+        Path | None, typer.Option(envvar="LEADSCORE_SLA_FILE", help="SLA file (sla.yaml).")
+    ] = None,
+    handoff_file: Annotated[
+        Path | None,
+        typer.Option(envvar="LEADSCORE_HANDOFF_FILE", help="Rejection reasons (handoff.yaml)."),
+    ] = None,
+    criteria_file: Annotated[
+        Path | None,
+        typer.Option(envvar="LEADSCORE_CRITERIA_FILE", help="The current SQL criteria."),
+    ] = None,
+) -> None:
+    """The handoff leak: acceptance rate, time to first action, leaked handoffs and the shared
+    definition against the industry's numbers, then acceptance and conversion by tier, source,
+    owner, criteria verdict and model version. Definitions are printed under it."""
+    import json
+    from datetime import UTC, datetime
+
+    from leadscore.features.feedback import load_handoff_config
+    from leadscore.serving.sla import calendar_for, load_sla
+    from leadscore.serving.store import HandoffStore
+    from leadscore.serving.store.report import build_report, render_html, render_text
+
+    moment = parse_moment(now, "--now").replace(tzinfo=UTC) if now else datetime.now(UTC)
+    start = _since(since, moment)
+    sla = load_sla(sla_file)
+    handoffs, outcomes = HandoffStore.open(_store_url(store), upgrade=False).frames(start)
+    report = build_report(
+        handoffs, outcomes, now=moment, since=start,
+        current_criteria_version=_criteria_version(criteria_file),
+        business_hours=lambda owner, a, b: calendar_for(sla, owner).between(a, b),
+        dispositioned_within_days=sla.dispositioned_within_days,
+        taxonomy=load_handoff_config(handoff_file),
+    )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo(render_text(report))
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(render_html(report), encoding="utf-8")
+        note(f"wrote {html}")
+
+
+def _since(text: str, now: Any) -> Any:
+    """--since: `90d`, `12w`, `36h` back from `now`, or an ISO date."""
+    from datetime import UTC, timedelta
+
+    units = {"d": "days", "w": "weeks", "h": "hours"}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit in units and number.replace(".", "", 1).isdigit():
+        return now - timedelta(**{units[unit]: float(number)})
+    return parse_moment(text, "--since").replace(tzinfo=UTC)
+
+
+def _criteria_version(path: Path | None) -> str:
+    """The version written in the criteria file (no feature config needed to read it)."""
+    from leadscore.features.criteria.rules import default_criteria_path
+    from leadscore.features.yamlfile import parse_yaml, read_text
+
+    file = path or default_criteria_path()
+    data, _ = parse_yaml(read_text(file, "criteria file"), str(file))
+    version = data.get("version") if isinstance(data, dict) else None
+    if version is None:
+        raise UsageProblem(f"{file}: no `version:` (the report compares scores against it)")
+    return str(version)
