@@ -77,6 +77,12 @@ HorizonOpt = Annotated[
     float | None,
     typer.Option(help="Conversion horizon in days (default: label.horizon_days in training.yaml)."),
 ]
+FeedbackOpt = Annotated[
+    Path | None,
+    typer.Option(help="The reps' verdicts (`leadscore handoff export-feedback`): compare the "
+                      "criteria with why reps rejected the leads handed over."),
+]  # fmt: skip
+AS_OF_DAYS = 30.0  # when `criteria report` checks a lead, unless told: 30 days after creation
 
 
 def init(
@@ -414,11 +420,20 @@ def criteria_suggest(
     ] = 0.05,
     config: ConfigOpt = None,
     mapping: MapOpt = None,
+    feedback: FeedbackOpt = None,
+    criteria: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --feedback: the criteria to hold against the verdicts "
+            "(default: sql_criteria.yaml in the config dir)."
+        ),
+    ] = None,
 ) -> None:
     """Draft criteria from history: attribute values over-represented among converted leads."""
     from leadscore.features.criteria.draft import draft_yaml, format_evidence
     from leadscore.features.criteria.evidence import suggest
 
+    verdicts = _verdicts(feedback)
     chosen, horizon = _label_options(target, horizon_days)
     crm, feature_config = _load(data, config, mapping)
     found = suggest(
@@ -426,6 +441,9 @@ def criteria_suggest(
         last_customers=last_customers, min_support=min_support, alpha=alpha,
     )  # fmt: skip
     draft = draft_yaml(found, feature_config) if found.proposals else None
+    if verdicts is not None:
+        found.notes += _feedback_notes(crm, feature_config, verdicts, criteria, draft)
+        draft = draft_yaml(found, feature_config) if found.proposals else None
     print_blocks(format_evidence(found))
     console = out()
     if draft is None:
@@ -446,19 +464,27 @@ def criteria_report(
     criteria: CriteriaOpt = None,
     as_of_days: Annotated[
         float, typer.Option(min=0, help="Check each lead N x 24 h after its creation.")
-    ] = 30,
+    ] = AS_OF_DAYS,
     target: TargetDefaultOpt = None,
     horizon_days: HorizonOpt = None,
     config: ConfigOpt = None,
     mapping: MapOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    feedback: FeedbackOpt = None,
 ) -> None:
     """How leads that passed, failed or were unknown on each criterion actually converted."""
-    from leadscore.features.criteria.draft import format_report
-    from leadscore.features.criteria.evidence import labelled_rows, report
+    from leadscore.features.criteria.draft import format_feedback, format_report
+    from leadscore.features.criteria.evidence import (
+        feedback_report,
+        feedback_rows,
+        labelled_rows,
+        report,
+    )
     from leadscore.features.criteria.rules import load_criteria
+    from leadscore.features.feedback import load_handoff_config
     from leadscore.features.spec import build_spec
 
+    verdicts = _verdicts(feedback)
     chosen, horizon = _label_options(target, horizon_days)
     crm, feature_config = _load(data, config, mapping)
     spec = build_spec(feature_config)
@@ -467,14 +493,95 @@ def criteria_report(
         crm, target=chosen.value, horizon_days=horizon, as_of_days=as_of_days, spec=spec
     )
     table = report(rules, rows)
+    evidence = None
+    if verdicts is not None:
+        found = feedback_rows(crm, verdicts, as_of_days=as_of_days, spec=spec)
+        evidence = feedback_report(rules, found, load_handoff_config())
     if json_out:
-        typer.echo(table.to_json(orient="records", indent=2))
+        if evidence is None:
+            typer.echo(table.to_json(orient="records", indent=2))
+            return
+        import json
+
+        def records(frame: pd.DataFrame) -> object:
+            return json.loads(frame.to_json(orient="records"))
+
+        typer.echo(json.dumps({
+            "report": records(table),
+            "feedback": {
+                "file": str(feedback), "leads": evidence.leads, "accepted": evidence.accepted,
+                "rejected": evidence.rejected, "not_in_data": evidence.not_in_data,
+                "contradictions": records(evidence.contradictions),
+                "acceptance": records(evidence.acceptance),
+            },
+        }, indent=2))  # fmt: skip
         return
     heading = (
         f"criteria {_shown(rules.origin)} (version {rules.file.version}) on {crm.source}, "
         f"each lead {as_of_days:g} days after creation; {chosen.value} within {horizon:g} days"
     )
     print_blocks(format_report(table, rules, rows, heading))
+    if evidence is not None:
+        print_blocks(["", *format_feedback(evidence, (
+            f"the reps' verdicts ({feedback}): each lead checked {as_of_days:g} days after "
+            "creation, or at its verdict if that came first"))])  # fmt: skip
+
+
+def _verdicts(feedback: Path | None) -> pd.DataFrame | None:
+    """The feedback file, read and checked before the data (a bad file fails at once)."""
+    if feedback is None:
+        return None
+    from leadscore.features.feedback import load_feedback, load_handoff_config
+
+    verdicts = load_feedback(feedback, load_handoff_config())
+    if verdicts.attrs.get("superseded"):
+        note(f"{feedback}: {verdicts.attrs['superseded']:,} earlier verdict(s) replaced by a "
+             "later one for the same lead")  # fmt: skip
+    return verdicts
+
+
+def _feedback_notes(
+    crm: CrmData,
+    config: FeatureConfig,
+    verdicts: pd.DataFrame,
+    criteria: Path | None,
+    draft: str | None,
+) -> list[str]:
+    """`criteria suggest --feedback`: the criteria groups, current and drafted, that pass many
+    leads the reps rejected for the group's own reason."""
+    from leadscore.features.criteria.evidence import (
+        contradiction_notes,
+        feedback_report,
+        feedback_rows,
+    )
+    from leadscore.features.criteria.rules import CriteriaError, load_criteria, parse_criteria
+    from leadscore.features.feedback import load_handoff_config
+    from leadscore.features.spec import build_spec
+
+    spec = build_spec(config)
+    taxonomy = load_handoff_config()
+    rows = feedback_rows(crm, verdicts, as_of_days=AS_OF_DAYS, spec=spec)
+    try:
+        rules = load_criteria(criteria, config, spec)
+    except CriteriaError as exc:
+        if criteria is not None:
+            raise
+        rules = None
+        notes = [f"reps' verdicts: not compared with the criteria: {exc.lines()[0]} (give "
+                 "--criteria)"]  # fmt: skip
+    if rules is not None:
+        ev = feedback_report(rules, rows, taxonomy)
+        notes = [
+            f"reps' verdicts: {ev.leads:,} lead(s) in the data, {ev.rejected:,} rejected; "
+            f"{_shown(rules.origin)} checked {AS_OF_DAYS:g} days after creation or at the "
+            "verdict (`criteria report --feedback` has the detail)",
+            *contradiction_notes(ev),
+        ]
+    if draft is not None:
+        drafted = parse_criteria(draft, config, spec, origin="draft")
+        notes += [f"this draft: {n}" for n in contradiction_notes(
+            feedback_report(drafted, rows, taxonomy))]  # fmt: skip
+    return notes
 
 
 @data_app.command("map")

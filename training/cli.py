@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from leadscore.features.console import group, note, out, text_table
 from leadscore.features.errors import UsageProblem
+
+if TYPE_CHECKING:
+    from leadscore.training.data import LeadExclusion
 
 TrainingConfigOpt = Annotated[
     Path | None, typer.Option(help="training.yaml (default: in the config directory).")
@@ -60,8 +63,24 @@ def train(
         list[str] | None,
         typer.Option("--allow-column", help="Keep a column the leakage audit blocks (repeat)."),
     ] = None,
+    exclude_feedback: Annotated[
+        Path | None,
+        typer.Option(
+            help="The reps' verdicts (`leadscore handoff export-feedback`): leave out "
+            "leads rejected for a reason marked exclude_from_training."
+        ),
+    ] = None,
+    exclude_reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude-reason",
+            help="With --exclude-feedback: leave out leads rejected for this reason "
+            "instead of the taxonomy's choice (repeat for several).",
+        ),
+    ] = None,
 ) -> None:
     """Train LightGBM on point-in-time snapshots; log everything to MLflow; register a version."""
+    exclusion = _exclusion(exclude_feedback, exclude_reason)  # checked before the heavy imports
     from leadscore.features.config import load_feature_config
     from leadscore.features.sources import load_data
     from leadscore.serving.registry import tracking_uri
@@ -83,7 +102,7 @@ def train(
     result = train_model(
         crm, fcfg, cfg, model_name=model_name, experiment=experiment, criteria_path=criteria,
         allow_columns=tuple(allow_column or ()), choose_reference=as_of_days is None,
-        progress=lambda msg: note(f"{msg} ..."),
+        exclude=exclusion, progress=lambda msg: note(f"{msg} ..."),
     )  # fmt: skip
     m = result.metrics
     reference = float(result.scorer.meta["reference_age"])
@@ -97,6 +116,7 @@ def train(
                                 f"{v['created_from'][:10]}..{v['created_to'][:10]})"
                                 for k, v in ts.split_ranges.items())),
         ("excluded", ", ".join(f"{k}: {v:,}" for k, v in ts.exclusions.items()) or "none"),
+        *([("left out (reps)", ts.excluded_leads.summary())] if ts.excluded_leads else []),
         ("dropped features", ", ".join(ts.dropped_features) or "none"),
         ("calibrator", result.scorer.calibrator.method),
         ("threshold", f"{result.scorer.thresholds.global_threshold:.4f} "
@@ -118,6 +138,35 @@ def train(
         *[("caveat", c) for c in result.scorer.meta.get("caveats") or []],
     ]  # fmt: skip
     out().print(text_table(("", ""), lines))
+
+
+def _exclusion(feedback: Path | None, reasons: list[str] | None) -> LeadExclusion | None:
+    """The leads `--exclude-feedback` leaves out, read and checked before anything is fitted."""
+    if feedback is None:
+        if reasons:
+            raise UsageProblem("--exclude-reason needs --exclude-feedback FILE (the verdicts)")
+        return None
+    from leadscore.features.feedback import (
+        load_feedback,
+        load_handoff_config,
+        training_exclusions,
+    )
+    from leadscore.training.data import LeadExclusion
+
+    taxonomy = load_handoff_config()
+    unknown = [r for r in reasons or () if r not in taxonomy.reason_ids]
+    if unknown:
+        raise UsageProblem(f"--exclude-reason {', '.join(unknown)}: not a rejection reason of "
+                           f"handoff.yaml; known: {', '.join(taxonomy.reason_ids)}")  # fmt: skip
+    chosen = tuple(dict.fromkeys(reasons)) if reasons else taxonomy.excluded_from_training
+    verdicts = load_feedback(feedback, taxonomy)
+    leads = training_exclusions(verdicts, chosen)
+    if verdicts.attrs.get("superseded"):
+        note(f"{feedback}: {verdicts.attrs['superseded']:,} earlier verdict(s) replaced by a "
+             "later one for the same lead")  # fmt: skip
+    note(f"{feedback}: {len(verdicts):,} lead(s) with a verdict, {len(leads):,} of them rejected "
+         f"for {', '.join(chosen) or '(no reason chosen)'}: left out of training")  # fmt: skip
+    return LeadExclusion(leads, chosen)
 
 
 def promote(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from leadscore.features.contract import CrmData
+from leadscore.features.contract import CrmData, isin
 from leadscore.features.errors import LeadscoreError
 from leadscore.features.labels import exclusion_counts, label_snapshots
 from leadscore.features.snapshot import as_of_after_creation, snapshot
@@ -23,6 +25,68 @@ class TrainingDataError(LeadscoreError, ValueError):
     """The data cannot support a trustworthy model; the message says why, with counts."""
 
 
+@dataclass(frozen=True)
+class LeadExclusion:
+    """Leads to leave out of training, each with its reason: the reps' rejections whose reason
+    says the lead was never a real prospect (``train --exclude-feedback``)."""
+
+    leads: Mapping[str, str]  # lead_id -> rejection reason
+    reasons: tuple[str, ...]  # the reasons asked for, recorded even when no lead has one
+
+
+@dataclass(frozen=True)
+class ExcludedLeads:
+    """What a :class:`LeadExclusion` took out of a source."""
+
+    reasons: tuple[str, ...]
+    by_reason: dict[str, int]  # leads of the source left out, per reason asked for
+    not_in_data: int  # leads of the exclusion the source does not have (counted, not an error)
+
+    @property
+    def leads(self) -> int:
+        """Leads left out, all reasons."""
+        return sum(self.by_reason.values())
+
+    def summary(self) -> str:
+        """One line: how many leads were left out, by reason, and how many were not found."""
+        counts = ", ".join(f"{r}: {n:,}" for r, n in self.by_reason.items())
+        line = f"{self.leads:,} lead(s) left out by the reps' verdicts ({counts or 'no reason'})"
+        if self.not_in_data:
+            line += f"; {self.not_in_data:,} rejected lead(s) of the feedback are not in the data"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the run's records (MLflow params and population.json)."""
+        return {"reasons": list(self.reasons), "excluded_leads": self.leads,
+                "by_reason": dict(self.by_reason), "not_in_data": self.not_in_data}  # fmt: skip
+
+
+def without_leads(crm: CrmData, exclusion: LeadExclusion) -> tuple[CrmData, ExcludedLeads]:
+    """`crm` without the excluded leads (their events and outcomes too), and the counts.
+
+    Lead ids of the exclusion that the source does not have are counted as `not_in_data`.
+    """
+    ids = crm.leads["lead_id"].astype("string")
+    asked = pd.Series(list(exclusion.leads), dtype="string")
+    found = isin(asked, ids)
+    hits = Counter(exclusion.leads[str(i)] for i in asked[found])
+    counted = ExcludedLeads(
+        reasons=exclusion.reasons,
+        by_reason={r: hits.get(r, 0) for r in exclusion.reasons}
+        | {r: n for r, n in hits.items() if r not in exclusion.reasons},
+        not_in_data=int((~found).sum()),
+    )
+    if not found.any():
+        return crm, counted
+    drop = asked[found]
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[~isin(frame["lead_id"], drop)].reset_index(drop=True)
+
+    return replace(crm, leads=keep(crm.leads), events=keep(crm.events),
+                   outcomes=keep(crm.outcomes)), counted  # fmt: skip
+
+
 @dataclass
 class TrainingSet:
     """Labelled snapshot rows (scoring cases only) with their split, and what was left out."""
@@ -33,6 +97,8 @@ class TrainingSet:
     dropped_features: list[str]
     split_ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    # leads left out before labels and split by the reps' verdicts (None: none asked for)
+    excluded_leads: ExcludedLeads | None = None
 
     def part(self, name: str) -> pd.DataFrame:
         """Rows of one split: train, stop (early stopping), calib (calibration), test."""
@@ -78,9 +144,17 @@ def fingerprint(crm: CrmData) -> dict[str, Any]:
 
 
 def build_training_set(
-    crm: CrmData, spec: FeatureSpec, cfg: TrainingConfig, ages: tuple[float, ...] | None = None
+    crm: CrmData,
+    spec: FeatureSpec,
+    cfg: TrainingConfig,
+    ages: tuple[float, ...] | None = None,
+    *,
+    exclude: LeadExclusion | None = None,
 ) -> TrainingSet:
     """Snapshots of every lead at each age, labelled, with exclusions counted and checked.
+
+    Leads of `exclude` are taken out first, before labels and the time split, so they are in
+    no slice; ``excluded_leads`` records how many, by reason.
 
     Raises :class:`TrainingDataError` for a source without dated outcomes, a single class, or
     fewer positives in train than `cfg.min_train_positives`.
@@ -92,6 +166,9 @@ def build_training_set(
             "lost_at), or for leadforge a research_instructor bundle (student_public keeps "
             "only a final label)"
         )
+    excluded = None
+    if exclude is not None:
+        crm, excluded = without_leads(crm, exclude)
     target = cfg.label.target
     model_spec = spec.without_target_defining(target)
     dropped = [n for n in spec.names if n not in model_spec.names]
@@ -130,6 +207,7 @@ def build_training_set(
         split_ranges={k: ranges[k] for k in SPLITS if k in ranges},
         fingerprint=fingerprint(crm)
         | {"snapshots": len(rows), "positive_rate": float(rows["label"].mean())},
+        excluded_leads=excluded,
     )
 
 

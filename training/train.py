@@ -24,7 +24,7 @@ from leadscore.features.spec import FeatureSpec, build_spec
 from leadscore.serving.registry import RUN_VERSION_TAG
 from leadscore.serving.runtime import Encoding, Scorer, TierCuts
 from leadscore.training.config import TrainingConfig
-from leadscore.training.data import TrainingSet, build_training_set
+from leadscore.training.data import LeadExclusion, TrainingSet, build_training_set
 from leadscore.training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
 from leadscore.training.models import (
     LogisticBaseline,
@@ -181,9 +181,13 @@ def train_model(
     criteria_path: Path | None = None,
     allow_columns: tuple[str, ...] = (),
     choose_reference: bool = True,
+    exclude: LeadExclusion | None = None,
     progress: Progress = log.info,
 ) -> TrainResult:
-    """Audit, train, evaluate and register one model; everything is logged to MLflow."""
+    """Audit, train, evaluate and register one model; everything is logged to MLflow.
+
+    `exclude`: leads the reps rejected as never real prospects, left out of the training set.
+    """
     model_name = model_name or cfg.mlflow.model_name
     client = configure(create=True)  # an unreachable tracking server fails now, not after fitting
     notes = check_source(crm, cfg.label.target, cfg.label.horizon_days)
@@ -209,7 +213,7 @@ def train_model(
     spec = build_spec(feature_config)
     criteria = _criteria_baseline(criteria_path, feature_config, spec, notes)
     progress("building snapshots and labels")
-    ts = build_training_set(crm, spec, cfg, ages)
+    ts = build_training_set(crm, spec, cfg, ages, exclude=exclude)
     fitted = fit_scorer(ts, feature_config, cfg, model_name=model_name, progress=progress)
     scorer, logreg, reference = fitted.scorer, fitted.logreg, fitted.reference_age
     booster, calibrator, thresholds = scorer.booster, scorer.calibrator, scorer.thresholds
@@ -251,9 +255,18 @@ def train_model(
         mlflow.set_tags({f"data.{k}": str(v) for k, v in ts.fingerprint.items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_dict(ts.fingerprint, "data/fingerprint.json")
-        mlflow.log_dict(
-            {"exclusions": ts.exclusions, "splits": ts.split_ranges}, "data/population.json"
-        )
+        population = {"exclusions": ts.exclusions, "splits": ts.split_ranges}
+        if ts.excluded_leads is not None:
+            fed = ts.excluded_leads
+            population["feedback_exclusions"] = fed.to_dict()
+            mlflow.log_param("exclude_feedback_reasons", ",".join(fed.reasons) or "none")
+            counts = {
+                "excluded_feedback_leads": fed.leads,
+                "feedback_leads_not_in_data": fed.not_in_data,
+            }
+            counts |= {f"excluded_feedback_leads__{r}": n for r, n in fed.by_reason.items()}
+            mlflow.log_metrics({k: float(v) for k, v in counts.items()})
+        mlflow.log_dict(population, "data/population.json")
         _log_frame(held_out, out / "calib_scores.parquet", "heldout")
         _log_frame(test.drop(columns=["split"]), out / "test_snapshots.parquet", "heldout")
         ref_frame = test_frame[test_frame["lead_age_days"] == reference]

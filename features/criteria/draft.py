@@ -18,9 +18,11 @@ from rich.table import Table
 from leadscore.features.config import FeatureConfig
 from leadscore.features.console import text_table
 from leadscore.features.criteria.evidence import (
+    FeedbackEvidence,
     Proposal,
     Suggestion,
     baseline_metrics,
+    contradiction_notes,
     wilson_interval,
 )
 from leadscore.features.criteria.rules import Criteria, known_fields, parse_criteria
@@ -224,4 +226,62 @@ def format_evidence(s: Suggestion, top: int = 8) -> list[Block]:
             f"nothing proposed: no value is over-represented among converted leads at "
             f"q <= {s.alpha:g} (Benjamini-Hochberg) with support >= {s.min_support:.0%}"
         )
+    return lines
+
+
+def format_feedback(ev: FeedbackEvidence, heading: str) -> list[Block]:
+    """The reps' verdicts against the criteria: rejections against their own criteria group,
+    a sentence per criterion they contradict (:func:`contradiction_notes`), then acceptance by
+    status."""
+    rate = ev.accepted / ev.leads if ev.leads else math.nan
+    lines: list[Block] = [
+        heading,
+        f"leads with a verdict: {ev.leads:,} in the data, {ev.accepted:,} accepted "
+        f"({_pct(rate)}), {ev.rejected:,} rejected"
+        + (f"; {ev.not_in_data:,} not in the data (left out)" if ev.not_in_data else ""),
+    ]
+    if ev.leads == 0:
+        return [*lines, "no lead with a verdict is in the data: nothing to compare"]
+    lines.append(
+        "rejections against their own criteria group (a criterion that passes the leads the "
+        "reps reject for its own reason is one to tighten):"
+    )
+    body = []
+    last = None
+    for r in _records(ev.contradictions):
+        first = r["reason"] != last
+        last = r["reason"]
+        n = r["rejected"]
+        body.append(
+            (
+                str(r["reason"]) if first else "",
+                str(r["group"]) if first else "",
+                f"{n:,}" if first else "",
+                str(r["criterion"] or "(no criterion in this group)"),
+                *(("", "", "") if r["criterion"] is None else
+                  (f"{r['pass']:,}", f"{r['fail']:,}", f"{r['unknown']:,}")),
+            )
+        )  # fmt: skip
+    header = ("reason", "group", "rejected", "criterion", "pass", "fail", "unknown")
+    lines.append(text_table(header, body, right=(2, 4, 5, 6)))
+    lines += contradiction_notes(ev)
+    lines.append(f"acceptance by criterion status (overall {_pct(rate)}):")
+    rows = []
+    last = None
+    for rec in _records(ev.acceptance):
+        first = rec["item"] != last
+        last = rec["item"]
+        empty = rec["leads"] == 0
+        rows.append(
+            (
+                str(rec["item"]) if first else "",
+                str(rec["status"]),
+                f"{rec['leads']:,}",
+                f"{rec['accepted']:,}",
+                "" if empty else _pct(rec["rate"]),
+                "" if empty else f"{rec['ci_low']:.1%}-{rec['ci_high']:.1%}",
+            )
+        )
+    lines.append(text_table(("criterion", "status", "leads", "accepted", "rate", "95% CI"),
+                            rows, right=(2, 3, 4)))  # fmt: skip
     return lines

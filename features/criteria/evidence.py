@@ -11,7 +11,10 @@ which attribute values converted leads over-represent.
   customers: support, lift, conversion rate with a Wilson interval and a one-sided
   hypergeometric p-value (Fisher's exact test), corrected with Benjamini-Hochberg over every
   test of both windows so that noise is not proposed. The draft criteria file is written by
-  :mod:`leadscore.features.criteria.draft`.
+  :mod:`leadscore.features.criteria.draft`;
+* :func:`feedback_report` compares the criteria with the reps' verdicts on the leads handed
+  over (a feedback file): the statuses of each group's criteria on the leads rejected for that
+  group's reason (``no_budget`` against the budget criteria), and acceptance by status.
 
 Labels come from :func:`leadscore.features.labels.label_snapshots`; the default target and
 horizon from the `label:` section of `training.yaml` (:func:`label_defaults`).
@@ -20,7 +23,7 @@ horizon from the `label:` section of `training.yaml` (:func:`label_defaults`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -31,7 +34,7 @@ from scipy import stats
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.configdir import config_file
-from leadscore.features.contract import CrmData
+from leadscore.features.contract import CrmData, isin
 from leadscore.features.criteria.check import _normalise, criterion_status
 from leadscore.features.criteria.rules import (
     ENTITIES,
@@ -42,6 +45,7 @@ from leadscore.features.criteria.rules import (
     FieldInfo,
     known_fields,
 )
+from leadscore.features.feedback import HandoffConfig, reasons_by_group
 from leadscore.features.labels import LabelError, Target, label_snapshots
 from leadscore.features.schema import schemas
 from leadscore.features.snapshot import as_of_after_creation, snapshot
@@ -52,8 +56,6 @@ CONFIDENCE = 0.95
 # Contact attributes speak to authority; every other candidate attribute is fit.
 _AUTHORITY = frozenset({"contact.role_function", "contact.seniority", "contact.buyer_role"})
 MAX_LEVELS = 30  # attributes with more distinct values are not candidates (names, ids)
-
-
 
 
 class _Label(BaseModel):
@@ -77,6 +79,7 @@ def label_defaults(path: Path | str | None = None) -> tuple[Target, float]:
         return "won", 90.0
     label = load_yaml(file, _LabelSection, "training config").label
     return label.target, float(label.horizon_days)
+
 
 def wilson_interval(
     converted: int, leads: int, confidence: float = CONFIDENCE
@@ -190,7 +193,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _pct(x: float) -> str:
     return "n/a" if x != x else f"{x:.1%}"
-
 
 
 def criteria_frame(crm: CrmData, rows: pd.DataFrame) -> pd.DataFrame:
@@ -524,3 +526,128 @@ def _coverage(
     return int(has.sum()), int(frame["label"].to_numpy(dtype=bool)[has].sum())
 
 
+# ---------------------------------------------------------------------------------------------
+# the reps' verdicts: criteria against what sales said of the leads handed over
+
+
+@dataclass
+class FeedbackEvidence:
+    """How the criteria read the leads the reps accepted or rejected (:func:`feedback_report`).
+
+    `contradictions`: one row per (reason mapped to a criteria group, criterion of that group),
+    in taxonomy order: `reason`, `group`, `rejected` (leads rejected for the reason),
+    `criterion`, `required`, `pass`, `fail`, `unknown` (the criterion's statuses on those
+    leads); a reason with rejections but no criterion in its group has one row with `criterion`
+    None. `acceptance`: :func:`report`'s table with acceptance in place of conversion
+    (`accepted` for `converted`; `lift` is over the overall acceptance rate).
+    """
+
+    contradictions: pd.DataFrame
+    acceptance: pd.DataFrame
+    leads: int  # leads with a verdict that the source has
+    accepted: int
+    rejected: int
+    not_in_data: int  # leads with a verdict that the source does not have
+
+
+def feedback_rows(
+    crm: CrmData, feedback: pd.DataFrame, *, as_of_days: float, spec: FeatureSpec
+) -> pd.DataFrame:
+    """The leads of a feedback frame (:func:`~leadscore.features.feedback.load_feedback`) that
+    the source has, as a criteria frame with their `disposition` and `reason`.
+
+    Each lead is checked as :func:`labelled_rows` checks it, at created_at + `as_of_days`, or
+    at its verdict when that came first: what the rep learnt on the call (and typed into the
+    CRM) is not what the criteria knew when the lead was handed over. No label is needed, so
+    recent leads count too. ``attrs["not_in_data"]`` counts the leads the source lacks.
+    """
+    verdicts = feedback.assign(lead_id=feedback["lead_id"].astype("string"))
+    verdicts = verdicts.drop_duplicates("lead_id", keep="last").set_index("lead_id")
+    ids = crm.leads["lead_id"].astype("string")
+    has = isin(ids, verdicts.index.to_series())
+    leads = crm.leads[has].reset_index(drop=True)
+    lead_ids = leads["lead_id"].astype("string")
+    when = as_of_after_creation(leads, as_of_days)
+    decided = pd.Series(verdicts["dispositioned_at"].reindex(lead_ids).to_numpy(), index=when.index)
+    when = when.where(~(decided < when).fillna(False), decided)
+    when = when.where(when >= leads["created_at"], leads["created_at"])
+    if len(leads):
+        rows = snapshot(replace(crm, leads=leads), spec, when)
+    else:  # nothing to snapshot: none of the leads with a verdict is in this source
+        rows = pd.DataFrame({"lead_id": lead_ids, "as_of": when.astype("datetime64[ns]")})
+    frame = criteria_frame(crm, rows)
+    frame["disposition"] = verdicts["disposition"].reindex(lead_ids).to_numpy()
+    frame["reason"] = verdicts["reason"].reindex(lead_ids).to_numpy()
+    frame.attrs["not_in_data"] = len(verdicts) - len(leads)
+    return frame
+
+
+def feedback_report(
+    criteria: Criteria, rows: pd.DataFrame, taxonomy: HandoffConfig
+) -> FeedbackEvidence:
+    """Each criteria group against the rejections that contradict it, and acceptance by status.
+
+    `rows` is a :func:`feedback_rows` frame. For every reason of `taxonomy` with a
+    `criteria_group`, the statuses of that group's criteria on the leads rejected for it: a
+    criterion that passes the leads the reps reject for its own reason is one to tighten.
+    """
+    evaluated = evaluate_frame(criteria, rows)
+    disposition = rows["disposition"].to_numpy()
+    reason = rows["reason"].astype(object).to_numpy()
+    records: list[dict[str, Any]] = []
+    groups = reasons_by_group(taxonomy)
+    for rid in taxonomy.reason_ids:
+        group = next((g for g, ids in groups.items() if rid in ids), None)
+        if group is None:
+            continue
+        members = [bc for bc in criteria if bc.criterion.group == group]
+        mask = (disposition == "rejected") & (reason == rid)
+        base = {"reason": rid, "group": group, "rejected": int(mask.sum())}
+        if not members and mask.any():  # a reason no criterion covers: worth saying
+            records.append(base | {"criterion": None, "required": None}
+                           | dict.fromkeys(STATUSES, 0))  # fmt: skip
+        for bc in members:
+            column = evaluated[bc.id].to_numpy()[mask]
+            records.append(base | {"criterion": bc.id, "required": bc.required}
+                           | {s: int((column == s).sum()) for s in STATUSES})  # fmt: skip
+    contradictions = pd.DataFrame(
+        records, columns=["reason", "group", "rejected", "criterion", "required", *STATUSES]
+    )
+    for name in ("criterion", "required"):  # None stays None (not NaN) where there is none
+        values = contradictions[name].astype(object)
+        contradictions[name] = values.where(values.notna(), None)
+    accepted = disposition == "accepted"
+    acceptance = report(criteria, rows.assign(label=accepted)).rename(
+        columns={"converted": "accepted"}
+    )
+    return FeedbackEvidence(
+        contradictions=contradictions,
+        acceptance=acceptance,
+        leads=len(rows),
+        accepted=int(accepted.sum()),
+        rejected=int((disposition == "rejected").sum()),
+        not_in_data=int(rows.attrs.get("not_in_data", 0)),
+    )
+
+
+def contradiction_notes(
+    evidence: FeedbackEvidence, *, min_rejected: int = 5, min_share: float = 0.5
+) -> list[str]:
+    """One line per criterion that passes at least `min_share` of at least `min_rejected` leads
+    the reps rejected for its own group's reason, and per such reason no criterion covers."""
+    notes = []
+    for r in _records(evidence.contradictions):
+        n = r["rejected"]
+        if n < min_rejected:
+            continue
+        if r["criterion"] is None:
+            notes.append(
+                f"{n:,} lead(s) rejected for {r['reason']}, but no criterion covers "
+                f"{r['group']}: one may be missing"
+            )
+        elif r["pass"] >= min_share * n:
+            notes.append(
+                f"leads rejected for {r['reason']}: {n:,}; {r['criterion']} ({r['group']}) said "
+                f"pass for {r['pass']:,} of them ({r['pass'] / n:.0%}): a criterion to tighten"
+            )
+    return notes
