@@ -11,6 +11,7 @@ SEED   ?= 42
 LEADS  ?= 5000
 FRESH  ?= 8000
 DEMO_KEY ?= demo-key
+DEMO_STORE = sqlite:///$(DEMO)/handoffs.db
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MPLBACKEND := Agg
 
@@ -44,7 +45,15 @@ demo: $(DEMO_STAMP)
 		$(BIN)/leadscore data generate --seed $(SEED) --leads $(FRESH) --out $(DEMO)/fresh
 	$(BIN)/leadscore score --data $(DEMO)/fresh --as-of-days 30 --out $(DEMO)/scores.parquet
 	$(BIN)/leadscore data lead --data $(DEMO)/fresh --lead-id lead_007777 --out $(DEMO)/lead.json
-	LEADSCORE_DEMO_KEY=$(DEMO_KEY) $(BIN)/leadscore try-lead --lead $(DEMO)/lead.json
+	LEADSCORE_DEMO_KEY=$(DEMO_KEY) LEADSCORE_STORE_URL=$(DEMO_STORE) \
+		$(BIN)/leadscore try-lead --lead $(DEMO)/lead.json
+	@echo
+	@echo "== four weeks of handoffs: reps answer through the API, outcomes from the bundle =="
+	rm -f $(DEMO)/handoffs.db $(DEMO)/handoffs.db-wal $(DEMO)/handoffs.db-shm
+	$(BIN)/leadscore handoff simulate --data $(DEMO)/fresh --store $(DEMO_STORE) \
+		> $(DEMO)/simulated_until.txt
+	$(BIN)/leadscore report handoff --store $(DEMO_STORE) --since 60d --now "$$(cat $(DEMO)/simulated_until.txt)" \
+		--html $(DEMO)/handoff_report.html
 	@echo
 	@echo "runs and models:  $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)"
 	@echo "serve the API:    make serve   (demo key: $(DEMO_KEY), docs at http://127.0.0.1:8000/docs)"
@@ -77,6 +86,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_snapshot.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_sources.py
+	$(BIN)/python benchmarks/bench_handoffs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .typecheck site
