@@ -53,7 +53,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/leadscore handoff simulate --data $(DEMO)/fresh --store $(DEMO_STORE) \
 		> $(DEMO)/simulated_until.txt
 	$(BIN)/leadscore report handoff --store $(DEMO_STORE) --since 60d --now "$$(cat $(DEMO)/simulated_until.txt)" \
-		--html $(DEMO)/handoff_report.html
+		--brief --html $(DEMO)/handoff_report.html
 	@echo
 	@echo "runs and models:  $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)"
 	@echo "serve the API:    make serve   (demo key: $(DEMO_KEY), docs at http://127.0.0.1:8000/docs)"

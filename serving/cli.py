@@ -350,6 +350,9 @@ def report_handoff(
         Path | None, typer.Option(help="Also write the report as one HTML file.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    brief: Annotated[
+        bool, typer.Option(help="Print only the headline (the tables go to --html, --json).")
+    ] = False,
     sla_file: Annotated[
         Path | None, typer.Option(envvar="LEADSCORE_SLA_FILE", help="SLA file (sla.yaml).")
     ] = None,
@@ -371,7 +374,12 @@ def report_handoff(
     from leadscore.features.feedback import load_handoff_config
     from leadscore.serving.sla import calendar_for, load_sla
     from leadscore.serving.store import HandoffStore
-    from leadscore.serving.store.report import build_report, render_html, render_text
+    from leadscore.serving.store.report import (
+        build_report,
+        headline,
+        render_html,
+        render_text,
+    )
 
     moment = parse_moment(now, "--now").replace(tzinfo=UTC) if now else datetime.now(UTC)
     start = _since(since, moment)
@@ -386,6 +394,8 @@ def report_handoff(
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
+    elif brief:
+        typer.echo("\n".join(headline(report)) or f"no handoffs since {start:%Y-%m-%d}")
     else:
         typer.echo(render_text(report))
     if html is not None:
