@@ -29,6 +29,7 @@ ROUTED = ("route_to_sales", "qualify")
 Status = Literal["waiting", "accepted", "rejected", "all"]
 RecordMode = Literal["routed", "all", "none"]
 _RETRIES = 3
+_IN_CHUNK = 500  # lead ids per IN (...) list
 _FIRST_SCORE = (
     "handed_off_at", "recorded_at", "action", "tier", "probability", "model_name",
     "model_version", "criteria_version", "criteria_verdict", "shown", "due_at", "sla_version",
@@ -188,8 +189,7 @@ class HandoffStore:
         for attempt in range(_RETRIES):
             try:
                 with self._tx() as session:
-                    for record in kept:
-                        self._record_one(session, record)
+                    self._record_batch(session, kept)
                 return len(kept)
             except IntegrityError:  # another worker opened the same lead's handoff: re-read
                 if attempt == _RETRIES - 1:
@@ -197,28 +197,22 @@ class HandoffStore:
         return 0  # pragma: no cover - the loop returns or raises
 
     @staticmethod
-    def _record_one(session: Session, r: ScoreRecord) -> None:
-        row = session.scalars(
-            select(Handoff).where(Handoff.lead_id == r.lead_id, Handoff.closed.is_(False))
-        ).one_or_none()
-        if row is None:
-            session.add(_new_handoff(r))
-            session.flush()
-            return
-        if row.action not in ROUTED and r.action in ROUTED:
-            # recorded while nurtured (mode `all`); the handoff is this routing
-            first = _new_handoff(r)
-            for name in _FIRST_SCORE:
-                setattr(row, name, getattr(first, name))
-        row.latest_scored_at = r.handed_off_at
-        row.latest_probability = r.probability
-        row.latest_tier = r.tier
-        row.latest_action = r.action
-        row.latest_model_version = r.model_version
-        row.latest_criteria_version = r.criteria_version
-        row.latest_criteria_verdict = r.criteria_verdict
-        row.score_count += 1
-        row.owner = row.owner or r.owner
+    def _record_batch(session: Session, records: Sequence[ScoreRecord]) -> None:
+        """One query for the open handoffs of the whole batch (the writer thread shares the
+        GIL with the request path, so its Python work per record is kept small)."""
+        leads = sorted({r.lead_id for r in records})
+        open_rows: dict[str, Handoff] = {}
+        for start in range(0, len(leads), _IN_CHUNK):
+            chunk = leads[start : start + _IN_CHUNK]
+            query = select(Handoff).where(Handoff.lead_id.in_(chunk), Handoff.closed.is_(False))
+            open_rows.update((row.lead_id, row) for row in session.scalars(query))
+        for r in records:
+            row = open_rows.get(r.lead_id)
+            if row is None:
+                open_rows[r.lead_id] = row = _new_handoff(r)
+                session.add(row)
+            else:
+                _rescore(row, r)
 
     def latest_handoff(self, lead_id: str) -> dict[str, Any] | None:
         """The lead's newest handoff, or None."""
@@ -494,6 +488,24 @@ def _frame_row(r: Handoff) -> dict[str, Any]:
         "disposition_reason": r.disposition_reason, "dispositioned_at": r.dispositioned_at,
         "rep": r.rep, "latest_criteria_version": r.latest_criteria_version,
     }  # fmt: skip
+
+
+def _rescore(row: Handoff, r: ScoreRecord) -> None:
+    """A new score of a lead with an open handoff: the latest score moves, the first stays."""
+    if row.action not in ROUTED and r.action in ROUTED:
+        # recorded while nurtured (mode `all`); the handoff is this routing
+        first = _new_handoff(r)
+        for name in _FIRST_SCORE:
+            setattr(row, name, getattr(first, name))
+    row.latest_scored_at = r.handed_off_at
+    row.latest_probability = r.probability
+    row.latest_tier = r.tier
+    row.latest_action = r.action
+    row.latest_model_version = r.model_version
+    row.latest_criteria_version = r.criteria_version
+    row.latest_criteria_verdict = r.criteria_verdict
+    row.score_count += 1
+    row.owner = row.owner or r.owner
 
 
 def _new_handoff(r: ScoreRecord) -> Handoff:

@@ -65,6 +65,10 @@ def test_only_routed_scores_are_kept_and_a_rescore_keeps_the_first(store_url: st
     handoff = page[0]
     assert handoff["probability"] == 0.4 and handoff["handed_off_at"] == T0
     assert handoff["latest"]["probability"] == 0.6 and handoff["score_count"] == 2
+    store.record([rec("L2", probability=0.3), rec("L2", probability=0.5)])  # one batch
+    _, page = store.queue(T0, status="all")
+    twice = [h for h in page if h["lead_id"] == "L2"]
+    assert len(twice) == 1 and twice[0]["probability"] == 0.3 and twice[0]["score_count"] == 2
     store.close()
 
 
@@ -225,3 +229,24 @@ def test_four_workers_writing_at_once_store_each_record_once(store_url: str) -> 
     assert sorted(exported["lead_id"]) == sorted(f"W{w}-{i}" for w in range(4)
                                                  for i in range(per_worker))  # fmt: skip
     store.close()
+
+
+def _migrate_once(url: str) -> None:
+    engine = connect(url)
+    migrate(engine)
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_workers_starting_together_migrate_once(store_url: str) -> None:
+    """`leadscore serve --workers 4` starts four processes that all migrate at once."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_migrate_once, args=(store_url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    engine = connect(store_url)
+    assert current_revision(engine) == head_revision(engine)
+    engine.dispose()
