@@ -405,13 +405,19 @@ def report_handoff(
 
 
 def _since(text: str, now: Any) -> Any:
-    """--since: `90d`, `12w`, `36h` back from `now`, or an ISO date."""
-    from datetime import UTC, timedelta
+    """--since: `90d`, `12w`, `36h` back from `now`, or an ISO date (from its start: a period
+    since a day holds that day, unlike an as-of moment, which a date alone ends) or date-time."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from leadscore.features.schema import date_only_moment
 
     units = {"d": "days", "w": "weeks", "h": "hours"}
     number, unit = text[:-1], text[-1:].lower()
     if unit in units and number.replace(".", "", 1).isdigit():
         return now - timedelta(**{units[unit]: float(number)})
+    day = date_only_moment(text)
+    if day is not None:
+        return datetime.combine(day.date(), time.min, UTC)
     return parse_moment(text, "--since").replace(tzinfo=UTC)
 
 

@@ -7,6 +7,7 @@ packaged defaults and the small canonical CSV fixture, without leadforge (an opt
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -58,8 +59,9 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
 
     _run([str(bin_dir / "leadscore"), "init", "my-config"], home, env)
     shipped = sorted(p.name for p in (home / "my-config").iterdir())
-    assert shipped == ["features.yaml", "hubspot.yaml", "routing.yaml", "salesforce.yaml",
-                       "sql_criteria.yaml", "titles.yaml", "training.yaml"]  # fmt: skip
+    assert shipped == ["features.yaml", "handoff.yaml", "hubspot.yaml", "routing.yaml",
+                       "salesforce.yaml", "sla.yaml", "sql_criteria.yaml", "titles.yaml",
+                       "training.yaml"]  # fmt: skip
     env["LEADSCORE_CONFIG_DIR"] = str(home / "my-config")
     trained = _run([str(bin_dir / "leadscore"), "train", "--data", str(FIXTURE)], home, env)
     assert "lead-scoring v1 (challenger, champion)" in trained
@@ -67,7 +69,16 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path: Path) -> None:
                    "--as-of-days", "30", "--out", "scores.parquet"], home, env)  # fmt: skip
     assert "scored" in scored and (home / "scores.parquet").is_file()
 
+    # the store's Alembic migrations (and script.py.mako) ship as package data
+    store = f"sqlite:///{home / 'handoffs.db'}"
+    _run([str(bin_dir / "leadscore"), "store", "upgrade", "--store", store], home, env)
+    report = subprocess.run([str(bin_dir / "leadscore"), "report", "handoff", "--store", store,
+                             "--json"], cwd=home, env=env, capture_output=True, text=True,
+                            check=True)  # fmt: skip
+    assert json.loads(report.stdout)["handoffs"] == 0
+
     missing = subprocess.run([str(bin_dir / "leadscore"), "data", "generate", "--out", "w"],
-                             cwd=home, env=env, capture_output=True, text=True, check=False)
+                             cwd=home, env=env, capture_output=True, text=True,
+                             check=False)  # fmt: skip
     assert missing.returncode == 2
     assert "pip install 'leadscore[demo]'" in missing.stderr

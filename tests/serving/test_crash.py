@@ -110,6 +110,7 @@ def test_every_acknowledged_verdict_survives_kill_9(store_url: str, toy_model_di
         server.wait(10)
     assert server.returncode == -signal.SIGKILL
     stored = set(store.feedback_ids())
+    print(f"kill -9 after {len(acked)} acknowledged of {sum(sent)} sent: {len(stored)} stored")
     assert len(acked) >= KILL_AFTER and sum(sent) < LEADS  # killed mid-burst
     assert set(acked) <= stored  # nothing acknowledged is lost
     assert len(stored) == len(set(store.export_feedback()["lead_id"]))  # one per lead
