@@ -39,9 +39,7 @@ import json
 import os
 import secrets
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -703,17 +701,10 @@ def run(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], list[s
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables, write the JSON; 1 when a check fails."""
     args = parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        if args.work:
-            root = args.work.resolve()
-        else:
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_handoffs-")))
-        ws = Workspace.create(root)
-        try:
-            result, problems = run(args, ws)
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            print(f"\nBENCHMARK FAILED: {exc}")
-            return 1
+    outcome = Workspace.run_in(args.work, "bench_handoffs-", lambda ws: run(args, ws))
+    if outcome is None:
+        return 1
+    result, problems = outcome
     result |= common.environment("sqlalchemy", "psycopg", "fastapi", "uvicorn")
     result["versions"]["sqlite"] = sqlite3.sqlite_version
     result |= {"agree": not problems, "problems": problems}

@@ -31,10 +31,7 @@ missed target.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -270,17 +267,10 @@ def run(args: argparse.Namespace, ws: Workspace) -> tuple[dict[str, Any], list[s
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the tables, write the JSON; 1 when outputs disagree."""
     args = parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        if args.work:
-            root = args.work.resolve()
-        else:
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_serving-")))
-        ws = Workspace.create(root)
-        try:
-            result, problems = run(args, ws)
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            print(f"\nBENCHMARK FAILED: {exc}")
-            return 1
+    outcome = Workspace.run_in(args.work, "bench_serving-", lambda ws: run(args, ws))
+    if outcome is None:
+        return 1
+    result, problems = outcome
     result |= common.environment("mlflow", "lightgbm", "fastapi", "numpy", "pandas")
     result |= {"agree": not problems, "problems": problems}
     print_report(result)

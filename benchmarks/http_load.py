@@ -17,9 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,26 @@ class Workspace:
         env["MLFLOW_TRACKING_URI"] = uri
         env["PYTHONUNBUFFERED"] = "1"
         return cls(root, uri, env)
+
+    @classmethod
+    def run_in(
+        cls,
+        work: Path | None,
+        prefix: str,
+        run: Callable[[Workspace], tuple[dict[str, Any], list[str]]],
+    ) -> tuple[dict[str, Any], list[str]] | None:
+        """`run` in a workspace at `work` (kept) or in a temporary directory (removed); None,
+        with the reason printed, when it raises a benchmark failure."""
+        with contextlib.ExitStack() as stack:
+            if work:
+                root = work.resolve()
+            else:
+                root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+            try:
+                return run(cls.create(root))
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                print(f"\nBENCHMARK FAILED: {exc}")
+                return None
 
     def run(self, args: Sequence[str], log_name: str, timeout: float = 600.0) -> None:
         """Run a command in the workspace; raise with its log's tail when it fails."""

@@ -322,25 +322,9 @@ def build_report(
     rejected = h["disposition"].eq("rejected")
     touched = h["first_touch_at"].notna()
     touch_delay = h.loc[touched, "first_touch_at"] - h.loc[touched, "handed_off_at"]
-    touch_hours = [
-        float(business_hours(_text(o), s.to_pydatetime(), e.to_pydatetime()))
-        for o, s, e in zip(
-            h.loc[touched, "owner"],
-            h.loc[touched, "handed_off_at"],
-            h.loc[touched, "first_touch_at"],
-            strict=True,
-        )
-    ]
+    touch_hours = _spans(business_hours, h[touched], "first_touch_at")
     has_due = h["due_at"].notna()
-    sla_hours = [
-        float(business_hours(_text(o), s.to_pydatetime(), e.to_pydatetime()))
-        for o, s, e in zip(
-            h.loc[has_due, "owner"],
-            h.loc[has_due, "handed_off_at"],
-            h.loc[has_due, "due_at"],
-            strict=True,
-        )
-    ]
+    sla_hours = _spans(business_hours, h[has_due], "due_at")
     created = h["lead_created_at"].notna()
     system_delay = h.loc[created, "handed_off_at"] - h.loc[created, "lead_created_at"]
 
@@ -382,6 +366,14 @@ def build_report(
             not_converted.sort_values("handed_off_at", kind="stable"), taxonomy
         ),
     )
+
+
+def _spans(business_hours: BusinessHours, h: pd.DataFrame, end: str) -> list[float]:
+    """Business hours from each handoff to its `end` column, on the owner's calendar."""
+    return [
+        float(business_hours(_text(o), s.to_pydatetime(), e.to_pydatetime()))
+        for o, s, e in zip(h["owner"], h["handed_off_at"], h[end], strict=True)
+    ]
 
 
 def _aware(value: datetime, name: str) -> pd.Timestamp:
