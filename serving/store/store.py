@@ -14,10 +14,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import pandas as pd
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,11 +30,6 @@ Status = Literal["waiting", "accepted", "rejected", "all"]
 RecordMode = Literal["routed", "all", "none"]
 _RETRIES = 3
 _IN_CHUNK = 500  # lead ids per IN (...) list
-_FIRST_SCORE = (
-    "handed_off_at", "recorded_at", "action", "tier", "probability", "model_name",
-    "model_version", "criteria_version", "criteria_verdict", "shown", "due_at", "sla_version",
-    "owner",
-)  # fmt: skip
 
 
 class NoHandoff(LeadscoreError):
@@ -198,21 +193,53 @@ class HandoffStore:
 
     @staticmethod
     def _record_batch(session: Session, records: Sequence[ScoreRecord]) -> None:
-        """One query for the open handoffs of the whole batch (the writer thread shares the
-        GIL with the request path, so its Python work per record is kept small)."""
+        """The batch as plain rows through SQLAlchemy Core: one query for the open handoffs,
+        one multi-row insert, one executemany update. The writer thread shares the GIL with
+        the request path, so its Python work per record is kept small."""
+        table = cast(Table, Handoff.__table__)
         leads = sorted({r.lead_id for r in records})
-        open_rows: dict[str, Handoff] = {}
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(leads), _IN_CHUNK):
             chunk = leads[start : start + _IN_CHUNK]
-            query = select(Handoff).where(Handoff.lead_id.in_(chunk), Handoff.closed.is_(False))
-            open_rows.update((row.lead_id, row) for row in session.scalars(query))
+            query = select(
+                table.c.id, table.c.lead_id, table.c.action, table.c.score_count, table.c.owner
+            ).where(table.c.lead_id.in_(chunk), table.c.closed.is_(False))
+            for hit in session.execute(query):
+                found[hit.lead_id] = {
+                    "b_id": hit.id, "action": hit.action,
+                    "score_count": hit.score_count, "owner": hit.owner,
+                }  # fmt: skip
+        opened: dict[str, dict[str, Any]] = {}
+        changed: dict[str, dict[str, Any]] = {}
         for r in records:
-            row = open_rows.get(r.lead_id)
+            row = opened.get(r.lead_id)
+            if row is None and r.lead_id not in found:
+                opened[r.lead_id] = _first_score(r) | _latest_score(r) | {
+                    "score_count": 1, "closed": False
+                }
+                continue
             if row is None:
-                open_rows[r.lead_id] = row = _new_handoff(r)
-                session.add(row)
-            else:
-                _rescore(row, r)
+                row = changed.setdefault(r.lead_id, dict(found[r.lead_id]))
+            if row["action"] not in ROUTED and r.action in ROUTED:
+                row.update(_first_score(r))  # recorded while nurtured (mode all): now handed over
+            row.update(_latest_score(r))
+            row["score_count"] += 1
+            row["owner"] = row["owner"] or r.owner
+        if opened:
+            session.execute(insert(table), list(opened.values()))
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changed.values():
+            columns = tuple(sorted(k for k in change if k != "b_id"))
+            by_columns.setdefault(columns, []).append(change)
+        for columns, rows in by_columns.items():
+            # bound names must differ from the column names in an executemany UPDATE
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values({c: bindparam(f"p_{c}") for c in columns})
+            )
+            params = [{"b_id": r["b_id"]} | {f"p_{c}": r[c] for c in columns} for r in rows]
+            session.connection().execute(statement, params)
 
     def latest_handoff(self, lead_id: str) -> dict[str, Any] | None:
         """The lead's newest handoff, or None."""
@@ -490,36 +517,28 @@ def _frame_row(r: Handoff) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _rescore(row: Handoff, r: ScoreRecord) -> None:
-    """A new score of a lead with an open handoff: the latest score moves, the first stays."""
-    if row.action not in ROUTED and r.action in ROUTED:
-        # recorded while nurtured (mode `all`); the handoff is this routing
-        first = _new_handoff(r)
-        for name in _FIRST_SCORE:
-            setattr(row, name, getattr(first, name))
-    row.latest_scored_at = r.handed_off_at
-    row.latest_probability = r.probability
-    row.latest_tier = r.tier
-    row.latest_action = r.action
-    row.latest_model_version = r.model_version
-    row.latest_criteria_version = r.criteria_version
-    row.latest_criteria_verdict = r.criteria_verdict
-    row.score_count += 1
-    row.owner = row.owner or r.owner
+def _first_score(r: ScoreRecord) -> dict[str, Any]:
+    """The columns a handoff keeps from the score that handed the lead over."""
+    return {
+        "lead_id": r.lead_id, "owner": r.owner, "source": r.source,
+        "lead_created_at": r.lead_created_at, "handed_off_at": r.handed_off_at,
+        "recorded_at": r.scored_at, "action": r.action, "tier": r.tier,
+        "probability": r.probability, "model_name": r.model_name,
+        "model_version": r.model_version, "criteria_version": r.criteria_version,
+        "criteria_verdict": r.criteria_verdict, "shown": r.shown, "due_at": r.due_at,
+        "sla_version": r.sla_version,
+    }  # fmt: skip
 
 
-def _new_handoff(r: ScoreRecord) -> Handoff:
-    return Handoff(
-        lead_id=r.lead_id, owner=r.owner, source=r.source, lead_created_at=r.lead_created_at,
-        handed_off_at=r.handed_off_at, recorded_at=r.scored_at, action=r.action, tier=r.tier,
-        probability=r.probability, model_name=r.model_name, model_version=r.model_version,
-        criteria_version=r.criteria_version, criteria_verdict=r.criteria_verdict,
-        shown=r.shown, due_at=r.due_at, sla_version=r.sla_version,
-        latest_scored_at=r.handed_off_at, latest_probability=r.probability,
-        latest_tier=r.tier, latest_action=r.action, latest_model_version=r.model_version,
-        latest_criteria_version=r.criteria_version,
-        latest_criteria_verdict=r.criteria_verdict, score_count=1, closed=False,
-    )  # fmt: skip
+def _latest_score(r: ScoreRecord) -> dict[str, Any]:
+    """The columns every later score of an open handoff moves."""
+    return {
+        "latest_scored_at": r.handed_off_at, "latest_probability": r.probability,
+        "latest_tier": r.tier, "latest_action": r.action,
+        "latest_model_version": r.model_version,
+        "latest_criteria_version": r.criteria_version,
+        "latest_criteria_verdict": r.criteria_verdict,
+    }  # fmt: skip
 
 
 def _moment(value: Any) -> datetime | None:
