@@ -8,7 +8,7 @@ leaves scoring up and answers these routes 503 with the reason. Feedback is comm
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -65,7 +65,6 @@ class Loop:
     sla: SlaConfig | None = None
     taxonomy: HandoffConfig | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         """Write what is queued and release the database."""
