@@ -87,7 +87,9 @@ def _moments(outcomes: pd.DataFrame, lead_ids: pd.Series, target: Target) -> dic
     by_lead = outcomes.set_index("lead_id")
 
     def moment(column: str) -> np.ndarray:
-        if column not in by_lead.columns:
+        # no column, or no outcome rows at all (scoring-only data: pandas cannot map an empty
+        # datetime column): nothing happened to any lead
+        if column not in by_lead.columns or by_lead.empty:
             return np.full(len(lead_ids), np.datetime64("NaT"), dtype="datetime64[ns]")
         return lead_ids.map(by_lead[column]).to_numpy(dtype="datetime64[ns]")
 

@@ -112,3 +112,16 @@ def test_batch_scoring_applies_the_same_rule() -> None:
     assert closed_at(outcomes, ids, as_of, "sql").tolist() == [
         ALREADY_WON, ALREADY_REACHED, ALREADY_LOST, pd.NA
     ]
+
+
+def test_scoring_only_data_without_outcomes_leaves_every_lead_open() -> None:
+    """A source with no outcome rows (e.g. today's open leads) is all scoring cases."""
+    empty = pd.DataFrame({
+        "lead_id": pd.Series([], dtype="string"),
+        "sql_at": pd.Series([], dtype="datetime64[ns]"),
+        "won_at": pd.Series([], dtype="datetime64[ns]"),
+        "lost_at": pd.Series([], dtype="datetime64[ns]"),
+    })  # fmt: skip
+    ids = pd.Series(["a", "b"])
+    as_of = pd.Series(pd.to_datetime(["2024-01-31"] * 2))
+    assert closed_at(empty, ids, as_of, "won").isna().all()
