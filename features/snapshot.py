@@ -39,7 +39,10 @@ class _Frame:
         ev = data.events
         pos = pd.Index(data.leads["lead_id"]).get_indexer(ev["lead_id"])
         ts = ev["timestamp"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-        keep = (pos >= 0) & (ts <= as_of_ns[np.maximum(pos, 0)])
+        if len(as_of_ns):
+            keep = (pos >= 0) & (ts <= as_of_ns[np.maximum(pos, 0)])
+        else:  # no lead to build (e.g. none open at its as_of): no event belongs to one
+            keep = np.zeros(len(ev), dtype=bool)
         self.events = ev[keep].reset_index(drop=True)
         self.pos = pos[keep]
         self.ts = ts[keep]

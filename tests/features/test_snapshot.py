@@ -107,6 +107,14 @@ def test_fixed_as_of_moment(tiny: Factory, config: FeatureConfig) -> None:
     assert rows.loc["l1", "sales_activities"] == 0  # the meeting is on 01-20
 
 
+def test_no_leads_to_build_gives_an_empty_frame(tiny: Factory, config: FeatureConfig) -> None:
+    """Batch scoring with every lead closed asks for no rows while events exist."""
+    crm = from_frames(tiny(), config)
+    none = type(crm)(**{**crm.__dict__, "leads": crm.leads.iloc[:0]})
+    rows = snapshot(none, build_spec(config), pd.Series([], dtype="datetime64[ns]"))
+    assert len(rows) == 0 and "lead_age_days" in rows.columns
+
+
 def test_spec_refuses_current_state_columns() -> None:
     stage = Feature("stage", "Stage", "sales", "category", "attribute", "Stage is {value}",
                     source="lead.current_stage")  # fmt: skip
