@@ -12,7 +12,7 @@ from pathlib import Path
 CONFIG_ENV = "LEADSCORE_CONFIG_DIR"
 CONFIG_FILES = (
     "features.yaml", "training.yaml", "sql_criteria.yaml", "routing.yaml", "titles.yaml",
-    "salesforce.yaml", "hubspot.yaml", "handoff.yaml", "sla.yaml",
+    "salesforce.yaml", "hubspot.yaml", "handoff.yaml", "sla.yaml", "next_steps.yaml",
 )
 
 

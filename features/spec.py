@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from leadscore.features.config import FeatureConfig, Group
@@ -93,15 +96,46 @@ class Feature:
     def sentence(self, value: Any, age_days: float | None = None) -> str:
         """The plain-language sentence for a value ("Viewed the pricing page 4 times ...").
 
-        A missing value gets "<label>: not known" rather than a template read with "unknown"
-        in it ("Last touch was unknown days ago").
+        Numbers follow one rule (:func:`format_number`), fractions read as percentages and a
+        count of 1 takes the singular ("1 day ago"). A missing value is never read into the
+        template ("Last touch was unknown days ago"): see :meth:`missing_sentence`.
         """
-        if value is None or (isinstance(value, float) and value != value):
-            return f"{self.label}: not known"
-        fraction = self.unit == "fraction" and isinstance(value, float) and value == value
-        shown = f"{value:.0%}" if fraction else _display(value)
-        age = "" if age_days is None else f"{age_days:g}"
-        return self.template.format(value=shown, age_days=age)
+        if is_missing(value):
+            return self.missing_sentence()
+        template = self.template
+        if age_days is None:
+            template = _FIRST_AGE_DAYS.sub(" so far", template)
+        shown_age = "" if age_days is None else format_number(max(float(age_days), 1.0))
+        text = template.format(value=self.show(value), age_days=shown_age)
+        return _FIRST_ONE_DAY.sub("first day", _singular_after_one(text))
+
+    @property
+    def unknown_when_missing(self) -> bool:
+        """Whether a missing value means the data is not known (an attribute or a field the CRM
+        has not filled) rather than that no matching event happened ("No touch yet")."""
+        return self.kind in ("attribute", "latest", "age")
+
+    def missing_sentence(self) -> str:
+        """What a missing value says: "Company size is not known", or for a feature computed
+        from events, that there were none ("No touch yet")."""
+        if self.unknown_when_missing:
+            return f"{self.label} is not known"
+        return _NONE_YET.get(self.name, f"{self.label}: none yet")
+
+    def show(self, value: Any) -> str:
+        """A (present) value as the sentence shows it: yes/no, a percentage for fractions, a
+        duration for seconds, a signed number for differences, words for categories."""
+        if isinstance(value, (bool, *_bool_types())):
+            return "yes" if value else "no"
+        if isinstance(value, numbers.Real):
+            x = float(value)
+            if self.unit == "fraction":
+                return format_percent(x)
+            if self.unit == "seconds" and "{value} seconds" not in self.template:
+                return format_duration(x)
+            shown = format_number(x)
+            return f"+{shown}" if self.kind == "difference" and x > 0 else shown
+        return str(value).replace("_", " ")
 
 
 def parse_field_value(feature: Feature, raw: Any) -> Any:
@@ -130,14 +164,122 @@ def parse_field_value(feature: Feature, raw: Any) -> Any:
     return text or None
 
 
-def _display(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+def is_missing(value: Any) -> bool:
+    """None or NaN (what a feature row holds for "no value")."""
+    return value is None or (isinstance(value, numbers.Real) and value != value)
+
+
+def _bool_types() -> tuple[type, ...]:
+    # numpy's bool is no bool subclass; features does not import numpy just for this
+    np = sys.modules.get("numpy")
+    return (np.bool_,) if np is not None else ()
+
+
+def _round_half_up(x: float, places: int) -> Decimal:
+    if abs(x) >= 1e15:  # beyond a float's decimals (and Decimal's default precision)
+        return Decimal(round(x))
+    return Decimal(repr(x)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def format_number(x: float) -> str:
+    """A number as a sentence shows it. One rule everywhere: whole from 2 up, with thousands
+    separators ("10", "1,234,567"); one decimal below, without a trailing ".0" ("0.5", "1",
+    "1.5"); "under 0.1" for a sliver above 0."""
+    if not math.isfinite(x):
         return "unknown"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    return str(value).replace("_", " ")
+    if x < 0:
+        shown = format_number(-x)
+        return "0" if shown in ("0", "under 0.1") else f"-{shown}"
+    if 0 < x < 0.05:
+        return "under 0.1"
+    tenths = _round_half_up(x, 1)
+    if tenths >= 2:
+        return f"{int(_round_half_up(x, 0)):,}"
+    return f"{tenths:.1f}".removesuffix(".0")
+
+
+def format_percent(p: float) -> str:
+    """A probability or share as a percentage: whole percents ("72%"), one decimal near 0 and
+    100 ("0.4%", "99.5%"), and "<0.1%" / ">99.9%" rather than a rounded 0% or 100%."""
+    if not math.isfinite(p):
+        return "unknown"
+    pct = 100.0 * p
+    if pct <= 0 or pct >= 100:
+        return "0%" if pct <= 0 else "100%"
+    if pct < 0.05:
+        return "<0.1%"
+    if pct >= 99.95:
+        return ">99.9%"
+    places = 1 if pct < 2 or pct > 98 else 0
+    return f"{_round_half_up(pct, places)}".removesuffix(".0") + "%"
+
+
+def format_points(points: float) -> str:
+    """The size of a share of probability in percentage points ("17 points", "1 point",
+    "0.4 points", "under 0.1 points"); the sign is for the wording around it."""
+    shown = format_number(abs(points) * 100.0)
+    return f"{shown} point" + ("" if shown == "1" else "s")
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds in the unit a person would use: seconds below 2 minutes, minutes below 2 hours,
+    hours above ("45 seconds", "24 minutes", "3 hours")."""
+    if seconds < 120:
+        return f"{format_number(seconds)} seconds"
+    if seconds < 7200:
+        return f"{format_number(seconds / 60)} minutes"
+    return f"{format_number(seconds / 3600)} hours"
+
+
+# A missing value of a feature computed from events means no such event happened.
+_NONE_YET = {
+    "days_since_first_touch": "No touch yet",
+    "days_since_last_touch": "No touch yet",
+    "days_since_last_session": "No website visit yet",
+    "days_since_last_engagement": "No touch or website visit yet",
+    "days_since_last_sales_activity": "No sales activity yet",
+    "days_since_opportunity_opened": "No opportunity opened yet",
+    "opportunity_value": "No opportunity with a deal value yet",
+    "inbound_share": "No touches yet, so no share initiated by the lead",
+}
+_FIRST_AGE_DAYS = re.compile(r" in the first \{age_days\} days")
+_FIRST_ONE_DAY = re.compile(r"\bfirst 1 day\b")
+# "1" followed by a noun phrase: the words up to the first of these keep their form
+_ONE = re.compile(r"(?<![\w.,+-])([+-]?1)((?: [A-Za-z-]+){1,4})")
+_PHRASE_ENDS = frozenset(
+    ("in", "on", "at", "of", "the", "a", "an", "to", "from", "by", "for", "with", "ago", "old",
+     "week", "was", "were", "is", "are", "over", "per", "since", "than", "so", "yet", "this",
+     "that", "last", "first", "more")
+)  # fmt: skip
+_NOT_PLURAL = frozenset(
+    ("sales", "is", "was", "has", "does", "its", "this", "us", "plus", "status", "analytics",
+     "news")
+)  # fmt: skip
+
+
+def _singular(word: str) -> str:
+    lower = word.lower()
+    if lower in _NOT_PLURAL or not lower.endswith("s") or lower.endswith("ss"):
+        return word
+    if lower.endswith("ies"):
+        return word[:-3] + "y"
+    if lower.endswith(("ches", "shes", "xes", "zes")):
+        return word[:-2]
+    return word[:-1]
+
+
+def _singular_after_one(text: str) -> str:
+    """ "1 days ago" -> "1 day ago", "1 marketing or SDR touches" -> "... touch"."""
+
+    def fix(match: re.Match[str]) -> str:
+        words = match.group(2).split(" ")[1:]
+        for i, word in enumerate(words):
+            if word.lower() in _PHRASE_ENDS:
+                break
+            words[i] = _singular(word)
+        return match.group(1) + "".join(" " + w for w in words)
+
+    return _ONE.sub(fix, text)
 
 
 def _ev(
@@ -222,13 +364,13 @@ BUILTIN_FEATURES: tuple[Feature, ...] = (
     _ev("page_views", "Page views", "engagement", "sum", "Viewed {value} pages in the first {age_days} days", type=SESSION, source="page_views", unit="pages"),
     _ev("pricing_page_views", "Pricing page views", "engagement", "sum", "Viewed the pricing page {value} times in the first {age_days} days", type=SESSION, source="pricing_page_views", unit="views", monotone=1),
     _ev("demo_page_views", "Demo page views", "engagement", "sum", "Viewed the demo page {value} times in the first {age_days} days", type=SESSION, source="demo_page_views", unit="views", monotone=1),
-    _ev("session_seconds", "Time on site", "engagement", "sum", "Spent {value} seconds on the website in the first {age_days} days", type=SESSION, source="duration_seconds", unit="seconds"),
+    _ev("session_seconds", "Time on site", "engagement", "sum", "Spent {value} on the website in the first {age_days} days", type=SESSION, source="duration_seconds", unit="seconds"),
     _ev("days_since_last_session", "Days since last visit", "engagement", "days_since_last", "Last visited the website {value} days ago", type=SESSION),
-    _ev("engagement_first_7d", "Engagement in week one", "engagement", "count", "Had {value} touches and visits in the first 7 days", type=ENGAGE, window="first_7d"),
-    _ev("engagement_last_7d", "Engagement last week", "engagement", "count", "Had {value} touches and visits in the last 7 days", type=ENGAGE, window="last_7d"),
-    _ev("engagement_prev_7d", "Engagement the week before", "engagement", "count", "Had {value} touches and visits in the week before last", type=ENGAGE, window="prev_7d"),
+    _ev("engagement_first_7d", "Engagement in week one", "engagement", "count", "Had {value} touches or website visits in the first 7 days", type=ENGAGE, window="first_7d"),
+    _ev("engagement_last_7d", "Engagement last week", "engagement", "count", "Had {value} touches or website visits in the last 7 days", type=ENGAGE, window="last_7d"),
+    _ev("engagement_prev_7d", "Engagement the week before", "engagement", "count", "Had {value} touches or website visits in the week before last", type=ENGAGE, window="prev_7d"),
     Feature("engagement_trend", "Engagement trend", "engagement", "number", "difference",
-            "Engagement changed by {value} touches and visits week over week",
+            "Touches and website visits changed by {value} week over week",
             "Touches and visits in the last 7 days minus the 7 days before (velocity).",
             inputs=("engagement_last_7d", "engagement_prev_7d")),
     Feature("inbound_share", "Inbound share", "engagement", "number", "ratio",

@@ -3,20 +3,27 @@
 A lead is scored when it exists and is still open at its as_of (the scoring-case rule of
 :func:`leadscore.features.labels.closed_at`); the others are listed with the reason, so that
 nothing is dropped without a word.
+
+With next steps (`leadscore score --next-steps`), each step of `next_steps.yaml` is tried on
+every open lead at once: its event is added to every open lead at that lead's as_of and the
+snapshot is built and scored again, one extra pass per step. The best step per lead (largest
+gain above zero) becomes three columns: `next_step`, `next_step_probability`, `next_step_gain`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from leadscore.features.contract import CrmData
 from leadscore.features.labels import closed_at
 from leadscore.features.snapshot import as_of_after_creation, snapshot
+from leadscore.serving.next_steps import EVENT_ID_PREFIX, Step
 from leadscore.serving.runtime import TIERS, Scorer
 
 CHUNK = 50_000
@@ -58,8 +65,10 @@ def score_source(
     scorer: Scorer,
     as_of: pd.Series,
     progress: Callable[[int], None] = lambda _: None,
+    steps: Sequence[Step] | None = None,
 ) -> BatchScores:
-    """Score every lead of `crm` open at its `as_of` (aligned to `crm.leads`) in chunks."""
+    """Score every lead of `crm` open at its `as_of` (aligned to `crm.leads`) in chunks; with
+    `steps` (even none), add each lead's best next step (:func:`best_steps`)."""
     leads = crm.leads
     target = str(scorer.meta.get("target", "won"))
     reason = closed_at(crm.outcomes, leads["lead_id"], as_of, target)  # type: ignore[arg-type]
@@ -74,5 +83,54 @@ def score_source(
         parts.append(scorer.score_frame(rows.iloc[start : start + CHUNK]))
         progress(min(CHUNK, len(rows) - start))
     scores = pd.concat(parts, ignore_index=True) if parts else scorer.score_frame(rows)
+    if steps is not None:
+        best = best_steps(open_crm, scorer, as_of[open_mask].reset_index(drop=True), steps,
+                          scores["mql_probability"].to_numpy())  # fmt: skip
+        scores = pd.concat([scores, best], axis=1)
     name = str(scorer.meta.get("model_name") or "")
     return BatchScores(scores, excluded, name, str(scorer.meta.get("version", "")))
+
+
+def step_events(leads: pd.DataFrame, as_of: pd.Series, step: Step) -> pd.DataFrame:
+    """The step's event for every lead of `leads`, dated at its as_of (aligned to `leads`)."""
+    ids = leads["lead_id"].astype(str).to_numpy()
+    frame = pd.DataFrame({
+        "event_id": np.char.add(f"{EVENT_ID_PREFIX}{step.id}:", ids.astype("U")),
+        "lead_id": leads["lead_id"].to_numpy(),
+        "timestamp": pd.Series(as_of).astype("datetime64[ns]").to_numpy(),
+    })  # fmt: skip
+    for column, value in step.event.record().items():
+        frame[column] = value
+    return frame
+
+
+def best_steps(
+    crm: CrmData,
+    scorer: Scorer,
+    as_of: pd.Series,
+    steps: Sequence[Step],
+    before: np.ndarray,
+) -> pd.DataFrame:
+    """Each lead's best step: `next_step` (id; missing when no step raises the score),
+    `next_step_probability` and `next_step_gain` (probability points; missing likewise).
+
+    `crm.leads`, `as_of` and `before` (the leads' probabilities now) are aligned. One snapshot
+    and one scoring pass per step; equal gains go to the step listed first, as in the API.
+    """
+    n = len(crm.leads)
+    best = np.full(n, None, dtype=object)
+    gain = np.zeros(n)
+    after = np.full(n, np.nan)
+    for step in steps if n else ():
+        events = pd.concat([crm.events, step_events(crm.leads, as_of, step)], ignore_index=True)
+        rows = snapshot(replace(crm, events=events), scorer.spec, as_of)
+        probability = scorer.calibrator(scorer.raw_frame(rows))
+        better = probability - before > gain
+        best[better] = step.id
+        gain[better] = (probability - before)[better]
+        after[better] = probability[better]
+    return pd.DataFrame({
+        "next_step": pd.Series(best, dtype="string"),
+        "next_step_probability": after,
+        "next_step_gain": np.where(np.isnan(after), np.nan, gain),  # NaN where no step raises
+    })  # fmt: skip

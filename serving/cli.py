@@ -34,6 +34,18 @@ def score(
         Path | None,
         typer.Option("--map", help="Column roles of a flat lead file (`leadscore data map`)."),
     ] = None,
+    next_steps: Annotated[
+        bool,
+        typer.Option(
+            "--next-steps",
+            help="Add each lead's best next step (next_steps.yaml): next_step, "
+            "next_step_probability, next_step_gain. One extra scoring pass per step.",
+        ),
+    ] = False,
+    next_steps_file: Annotated[
+        Path | None,
+        typer.Option(help="The steps to try (default: next_steps.yaml in the config dir)."),
+    ] = None,
 ) -> None:
     """Score every open lead; closed or not-yet-created leads go to FILE.excluded.parquet."""
     from datetime import UTC, datetime
@@ -48,7 +60,11 @@ def score(
     from leadscore.features.sources import load_data
     from leadscore.serving.batch import as_of_for, score_source
     from leadscore.serving.loader import load_scorer
+    from leadscore.serving.next_steps import load_next_steps
 
+    if next_steps_file is not None and not next_steps:
+        raise UsageProblem("--next-steps-file needs --next-steps")
+    steps = load_next_steps(next_steps_file).steps if next_steps else None
     note(f"loading {model} ...")
     scorer = load_scorer(model)
     config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
@@ -57,7 +73,7 @@ def score(
     when = as_of_for(crm, as_of_days, moment)
     with Progress(console=err(), transient=True) as progress:
         task = progress.add_task("scoring", total=len(crm.leads))
-        result = score_source(crm, scorer, when, lambda n: progress.advance(task, n))
+        result = score_source(crm, scorer, when, lambda n: progress.advance(task, n), steps)
     scores_path, excluded_path = result.write(out_file)
     tiers = ", ".join(f"{t} {n:,}" for t, n in result.tier_counts().items())
     reasons = ", ".join(f"{k}: {v}" for k, v in result.excluded["reason"].value_counts().items())
@@ -71,6 +87,12 @@ def score(
                   f"stale {int(scores['stale'].sum()):,}", markup=False)  # fmt: skip
     console.print(f"excluded {len(result.excluded):,} -> {excluded_path} ({reasons or 'none'})",
                   markup=False)  # fmt: skip
+    if steps is not None:
+        best = scores["next_step"].value_counts()
+        shown = ", ".join(f"{k} {v:,}" for k, v in best.items())
+        none = int(scores["next_step"].isna().sum())
+        console.print(f"best next step: {shown or 'none'}; no step raises {none:,} leads",
+                      markup=False)  # fmt: skip
 
 
 def serve(

@@ -22,6 +22,12 @@ The rule (:func:`allocate_points`), with ``c`` the contributions, ``D = p - p0``
 So the points always add up to ``p - p0``, every point has its contribution's sign and
 ``|points_i| <= 1``. ``score_by_group`` adds the points of each group (fit, engagement,
 sales): the fit-versus-behaviour view.
+
+What a rep reads: the top positive and negative *reasons*, each a sentence that says which
+way it moved the score; the values that are *missing* (unknown data is never a reason, but
+what it did to the score is still counted); and the lead's age as *context* (the model
+judges everything else against it, but "the lead is 30 days old" is no reason to call or
+not). Probabilities in text are percentages, points are percentage points.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from leadscore.features.spec import Feature
+from leadscore.features.spec import Feature, format_points, is_missing
 
 TINY_SUM = 1e-6  # |sum of log-odds contributions| below this counts as "they cancel out"
 GROUPS = ("fit", "engagement", "sales")
@@ -54,12 +60,20 @@ class Reason:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The reasons of one lead: top positive and negative, and points per group."""
+    """The reasons of one lead: top positive and negative, the unknown values, the lead's age
+    (context), and points per group.
+
+    ``positive + negative + missing + context`` points plus ``other_points`` (the known
+    features not listed) add up to ``p - p0``, as do the ``score_by_group`` points.
+    """
 
     base_probability: float
     positive: tuple[Reason, ...]
     negative: tuple[Reason, ...]
     score_by_group: dict[str, float]
+    missing: tuple[Reason, ...] = ()
+    context: tuple[Reason, ...] = ()
+    other_points: float = 0.0
 
 
 def allocate_points(
@@ -99,6 +113,28 @@ def json_value(value: Any) -> Any:
     return value
 
 
+def reason_sentence(fact: str, points: float) -> str:
+    """A reason as a rep reads it: the fact, then which way and how far it moves the score
+    ("Agreed to 2 meetings in the first 30 days (raises the score by 17 points)")."""
+    direction = "raises" if points > 0 else "lowers"
+    return f"{fact} ({direction} the score by {format_points(points)})"
+
+
+def missing_sentence(f: Feature) -> str:
+    """What a rep reads about an unknown value: that finding it out would help."""
+    return f"{f.missing_sentence()}: adding it would sharpen the score"
+
+
+def role_of(f: Feature, value: Any) -> str:
+    """Where a feature's points are listed: ``context`` (the lead's age, which says when the
+    lead is scored, not anything about it), ``missing`` (an unknown value) or ``reason``."""
+    if f.kind == "age":
+        return "context"
+    if f.unknown_when_missing and is_missing(value):
+        return "missing"
+    return "reason"
+
+
 def explain(
     features: Sequence[Feature],
     row: Mapping[str, Any],
@@ -111,28 +147,46 @@ def explain(
     """Reasons for one lead from its feature row and log-odds contributions.
 
     `features` are the spec's features in model input order (one per contribution); `top` is
-    how many positive and how many negative reasons to keep.
+    how many positive and how many negative reasons to keep. Unknown values are listed once as
+    `missing` (never as a reason, whichever way they moved the score) and the lead's age as
+    `context`; the points of both still count towards ``p - p0``.
     """
     points = allocate_points(contrib, p, p0, slope)
     by_group = dict.fromkeys(GROUPS, 0.0)
     for f, pt in zip(features, points, strict=True):
         by_group[f.group] = by_group.get(f.group, 0.0) + float(pt)
-    order = np.argsort(-points, kind="stable")
     age = row.get("lead_age_days")
+    age_days = None if age is None or is_missing(age) else float(age)
+    values = [json_value(row.get(f.name)) for f in features]
+    roles = [role_of(f, v) for f, v in zip(features, values, strict=True)]
+
+    def item(i: int, sentence: str) -> Reason:
+        f = features[i]
+        return Reason(
+            feature=f.name, label=f.label, group=f.group, value=values[i],
+            points=float(points[i]), log_odds=float(contrib[i]), sentence=sentence,
+        )  # fmt: skip
 
     def reason(i: int) -> Reason:
-        f = features[i]
-        value = json_value(row.get(f.name))
-        return Reason(
-            feature=f.name,
-            label=f.label,
-            group=f.group,
-            value=value,
-            points=float(points[i]),
-            log_odds=float(contrib[i]),
-            sentence=f.sentence(value, None if age is None else float(age)),
-        )
+        fact = features[i].sentence(values[i], age_days)
+        return item(i, reason_sentence(fact, float(points[i])))
 
-    positive = tuple(reason(int(i)) for i in order[:top] if points[i] > 0)
-    negative = tuple(reason(int(i)) for i in order[::-1][:top] if points[i] < 0)
-    return Explanation(p0, positive, negative, by_group)
+    order = [int(i) for i in np.argsort(-points, kind="stable") if roles[i] == "reason"]
+    up = [i for i in order[:top] if points[i] > 0]
+    down = [i for i in order[::-1][:top] if points[i] < 0]
+    unknown = sorted(
+        (i for i, role in enumerate(roles) if role == "missing" and points[i] != 0),
+        key=lambda i: -abs(float(points[i])),
+    )
+    context = [i for i, role in enumerate(roles) if role == "context"]
+    listed = set(up) | set(down)
+    other = sum(float(points[i]) for i in order if i not in listed)
+    return Explanation(
+        base_probability=p0,
+        positive=tuple(reason(i) for i in up),
+        negative=tuple(reason(i) for i in down),
+        score_by_group=by_group,
+        missing=tuple(item(i, missing_sentence(features[i])) for i in unknown),
+        context=tuple(item(i, features[i].sentence(values[i], age_days)) for i in context),
+        other_points=other,
+    )

@@ -8,7 +8,8 @@ The rule, in this order (the written contract wins over the model):
    fails;
 3. ``qualify`` when the lead is an MQL and the verdict is ``needs_qualification``: a rep
    should find out the unknown criteria;
-4. ``nurture`` otherwise, naming the failing required criteria when there are any.
+4. ``nurture`` otherwise, naming the failing required criteria when there are any (and a
+   hand-raise first, when the lead asked for a demo but fails a required criterion).
 
 The parameters (which events raise a hand, how recent they must be) live in
 `config/routing.yaml` (or the file named by ``LEADSCORE_ROUTING_FILE``).
@@ -140,11 +141,9 @@ def recommend(
             "route_to_sales",
             f"Meets every required SQL criterion (version {criteria.version})",
         )
-    raised = hand_raise(config, events, as_of) if not failing else None
-    if raised is not None:
-        raiser, event = raised
-        when = event["timestamp"].date().isoformat()
-        text = f"Raised a hand ({raiser.describe(event)} on {when}) and no required criterion fails"
+    raised = hand_raise(config, events, as_of)
+    if raised is not None and not failing:
+        text = f"{_raised_a_hand(raised)} and no required criterion fails"
         if unknown:
             text += f"; still to confirm: {', '.join(unknown)}"
         return Recommendation("route_to_sales", text, unknown)
@@ -160,8 +159,16 @@ def recommend(
         text = f"Fails required SQL criterion {first.id}: {first.sentence}"
         if len(failing) > 1:
             text += f" (also failing: {', '.join(failing[1:])})"
+        if raised is not None:  # the rep must know a hand went up before reading "nurture"
+            text = f"{_raised_a_hand(raised)}, but cannot go to sales yet. {text}"
         return Recommendation("nurture", text, failing)
     text = "Not an MQL yet"
     if unknown:
         text += f"; required criteria unknown: {', '.join(unknown)}"
     return Recommendation("nurture", text, unknown)
+
+
+def _raised_a_hand(raised: tuple[HandRaiser, Mapping[str, Any]]) -> str:
+    raiser, event = raised
+    when = event["timestamp"].date().isoformat()
+    return f"Raised a hand ({raiser.describe(event)} on {when})"

@@ -8,6 +8,8 @@
   ``sql_criteria.yaml`` in the config directory);
 * ``LEADSCORE_ROUTING_FILE``: hand-raiser events for ``recommended_action`` (default
   ``routing.yaml`` in the config directory);
+* ``LEADSCORE_NEXT_STEPS_FILE``: the steps ``next_steps=true`` tries on a lead (default
+  ``next_steps.yaml`` in the config directory);
 * ``LEADSCORE_API_KEYS`` (``KEY:SCOPE[+SCOPE],...``) and/or ``LEADSCORE_API_KEYS_FILE``
   (:mod:`leadscore.serving.auth`);
 * ``LEADSCORE_MAX_BATCH`` (1000 leads) and ``LEADSCORE_MAX_BODY_BYTES`` (10 MiB): 413 above;
@@ -22,7 +24,13 @@
   ``LEADSCORE_RECORD_INTERVAL_SECONDS`` (0.25);
 * ``LEADSCORE_SLA_FILE`` and ``LEADSCORE_HANDOFF_FILE``: the SLA (time to first touch, business
   hours, holidays) and the rejection reasons (default ``sla.yaml`` and ``handoff.yaml`` in the
-  config directory).
+  config directory);
+* ``LEADSCORE_SESSION_SECRET``: signs the session cookie of the reps' pages (``/app``). Unset,
+  the signing key is derived from the configured API keys' SHA-256 digests, so that every worker
+  of one deployment (same keys) accepts the others' cookies without further setup; adding or
+  removing a key then signs everyone out. Set it when the keys file (whose digests would let
+  its reader forge a session) is readable by more people than the keys themselves, or to keep
+  sessions across key changes; every worker must get the same value.
 
 The default config files follow ``LEADSCORE_CONFIG_DIR`` like the rest of leadscore (the
 packaged defaults when unset; `leadscore init` writes editable copies).
@@ -38,6 +46,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.features.criteria.rules import default_criteria_path
 from leadscore.features.feedback import default_handoff_path
+from leadscore.serving.next_steps import default_next_steps_path
 from leadscore.serving.registry import DEFAULT_MODEL_URI
 from leadscore.serving.routing import default_routing_path
 from leadscore.serving.sla import default_sla_path
@@ -55,6 +64,7 @@ class Settings(BaseSettings):
     tracking_uri: str | None = None
     criteria_file: Path | None = None
     routing_file: Path | None = None
+    next_steps_file: Path | None = None
     api_keys: SecretStr | None = None
     api_keys_file: Path | None = None
     max_batch: int = Field(1000, ge=1)
@@ -67,6 +77,7 @@ class Settings(BaseSettings):
     record_interval_seconds: float = Field(0.25, gt=0, le=1.0)
     sla_file: Path | None = None
     handoff_file: Path | None = None
+    session_secret: SecretStr | None = None
 
     @property
     def criteria_path(self) -> Path:
@@ -77,6 +88,11 @@ class Settings(BaseSettings):
     def routing_path(self) -> Path:
         """The routing file to load."""
         return self.routing_file or default_routing_path()
+
+    @property
+    def next_steps_path(self) -> Path:
+        """The next-steps file to load."""
+        return self.next_steps_file or default_next_steps_path()
 
     @property
     def sla_path(self) -> Path:

@@ -551,6 +551,23 @@ CONFIG_INTROS = {
         "Which events count as a hand-raise for the recommended action. See "
         "[the routing rule](../concepts/routing.md)."
     ),
+    "titles.yaml": "How job titles map to a role and seniority when a CRM export has only titles.",
+    "salesforce.yaml": "How a Salesforce export's objects and fields map to the data contract.",
+    "hubspot.yaml": "How a HubSpot export's objects and properties map to the data contract.",
+    "handoff.yaml": (
+        "The reasons a rep can give for rejecting a handed-over lead, the criteria group each "
+        "contradicts, and which leave a lead out of training. See "
+        "[the handoff loop](../concepts/handoff-loop.md)."
+    ),
+    "sla.yaml": (
+        "How fast a rep must first touch a handed-over lead, in business time: targets, "
+        "business hours, holidays, reps in other time zones. See "
+        "[the handoff loop](../concepts/handoff-loop.md#the-sla-in-business-time)."
+    ),
+    "next_steps.yaml": (
+        "The steps a rep can take (a meeting, a demo, a pricing call) as the events they would "
+        "leave, for the what-if. See [next steps](../concepts/next-steps.md)."
+    ),
 }
 
 
@@ -568,9 +585,10 @@ def configuration_page() -> str:
         f"export {CONFIG_ENV}=$PWD/my-config  # or: leadscore --config-dir my-config COMMAND\n"
         "```\n",
         "Commands that take `--config` or `--criteria` read that file instead. The scoring "
-        "service reads `LEADSCORE_CRITERIA_FILE` and `LEADSCORE_ROUTING_FILE`, else the config "
-        "directory. A trained model carries its own copy of the feature config; serving never "
-        "reads `features.yaml`.\n",
+        "service reads `LEADSCORE_CRITERIA_FILE`, `LEADSCORE_ROUTING_FILE`, "
+        "`LEADSCORE_SLA_FILE`, `LEADSCORE_HANDOFF_FILE` and `LEADSCORE_NEXT_STEPS_FILE`, else "
+        "the config directory. A trained model carries its own copy of the feature config; "
+        "serving never reads `features.yaml`.\n",
     ]
     for name in CONFIG_FILES:
         text = (Path(directory) / name).read_text(encoding="utf-8")

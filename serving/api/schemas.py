@@ -33,19 +33,55 @@ class ReasonOut(_Out):
     feature: str = Field(description="Feature name (stable id; for machines).")
     label: str = Field(description="Human name of the feature.")
     group: Literal["fit", "engagement", "sales"]
-    value: Scalar = Field(description="The lead's value of the feature (null: unknown).")
+    value: Scalar = Field(
+        description="The lead's value of the feature (null: no such event yet, e.g. no touch)."
+    )
     points: float = Field(description="Share of mql_probability - base_probability.")
-    sentence: str = Field(description="Plain-language reason from the feature's template.")
+    sentence: str = Field(
+        description="What a rep reads: the fact from the feature's template and which way it "
+        "moves the score, in percentage points ('... (raises the score by 17 points)')."
+    )
+
+
+class MissingOut(_Out):
+    """A value that is not known (e.g. company size): never a reason, but counted."""
+
+    feature: str = Field(description="Feature name (stable id; for machines).")
+    label: str = Field(description="Human name of the feature.")
+    group: Literal["fit", "engagement", "sales"]
+    points: float = Field(
+        description="What the model made of not knowing it (a share of p - p0, either sign)."
+    )
+    sentence: str = Field(
+        description="E.g. 'Company size is not known: adding it would sharpen the score'."
+    )
 
 
 class Reasons(_Out):
-    """Top positive and negative reasons; all points add up to p - p0."""
+    """Top positive and negative reasons, the unknown values, and the lead's age as context.
+
+    The points of positive, negative, missing and context plus `other_points` add up to
+    mql_probability - base_probability (as `score_by_group` does).
+    """
 
     base_probability: float = Field(
         description="p0: the calibrated probability before anything about the lead is known."
     )
     positive: list[ReasonOut]
     negative: list[ReasonOut]
+    missing: list[MissingOut] = Field(
+        default_factory=list,
+        description="Unknown values that moved the score, largest |points| first. They are "
+        "never listed as reasons: finding them out is the point.",
+    )
+    context: list[ReasonOut] = Field(
+        default_factory=list,
+        description="The lead's age: the model judges everything else against it, so it is "
+        "reported here with its points, not as a reason ('The lead is 30 days old').",
+    )
+    other_points: float = Field(
+        0.0, description="Points of the known features not listed (beyond the top reasons)."
+    )
 
 
 class ScoreByGroup(_Out):
@@ -94,6 +130,21 @@ class UnknownCategory(_Out):
     value: str
 
 
+class NextStep(_Out):
+    """A feasible step (config/next_steps.yaml) and what it would do to the score."""
+
+    id: str = Field(description="The step's id in next_steps.yaml (stable; for machines).")
+    label: str = Field(description="What a rep reads, e.g. 'Book a meeting'.")
+    probability_after: float = Field(
+        description="mql_probability with the step's event added at as_of."
+    )
+    gain: float = Field(
+        description="probability_after - mql_probability (probability points); always > 0."
+    )
+    tier_after: Literal["A", "B", "C", "D"]
+    is_mql_after: bool
+
+
 class ScoreResponse(_Out):
     """One scored lead."""
 
@@ -117,6 +168,11 @@ class ScoreResponse(_Out):
         "entity.field; a key within two edits of a known field is refused instead.",
     )
     scored_at: datetime
+    next_steps: list[NextStep] | None = Field(
+        default=None,
+        description="Present when next_steps=true: up to 3 steps that would raise the score "
+        "most, best first; steps that lower or keep it are left out (the list may be empty).",
+    )
 
 
 class BatchResponse(_Out):

@@ -24,7 +24,9 @@ from leadscore.serving.api.bodies import parse_lead
 from leadscore.serving.api.schemas import (
     Action,
     CriterionOut,
+    MissingOut,
     ModelRef,
+    NextStep,
     ReasonOut,
     Reasons,
     ScoreByGroup,
@@ -34,6 +36,7 @@ from leadscore.serving.api.schemas import (
 )
 from leadscore.serving.examples import example_body
 from leadscore.serving.loader import load_scorer
+from leadscore.serving.next_steps import NextStepsConfig, load_next_steps, moved_features, what_if
 from leadscore.serving.reasons import GROUPS, Reason, explain, json_value
 from leadscore.serving.routing import RoutingConfig, load_routing, recommend
 from leadscore.serving.runtime import Scorer
@@ -60,6 +63,7 @@ class Served:
     ref: ModelRef
     example: dict[str, Any] = field(default_factory=dict)
     example_response: dict[str, Any] = field(default_factory=dict)
+    next_steps: NextStepsConfig | None = None  # what `next_steps=true` tries (None: nothing)
 
 
 class ModelHolder:
@@ -90,6 +94,12 @@ def _reason_out(r: Reason) -> ReasonOut:
     )  # fmt: skip
 
 
+def _missing_out(r: Reason) -> MissingOut:
+    return MissingOut(
+        feature=r.feature, label=r.label, group=r.group, points=r.points, sentence=r.sentence
+    )
+
+
 def _criteria_out(result: CriteriaResult) -> SqlCriteria:
     items = []
     for r in result.results:
@@ -108,9 +118,15 @@ def _criteria_out(result: CriteriaResult) -> SqlCriteria:
 
 
 def score_lead(
-    served: Served, parsed: ParsedLead, explain_it: bool, top: int, scored_at: datetime
+    served: Served,
+    parsed: ParsedLead,
+    explain_it: bool,
+    top: int,
+    scored_at: datetime,
+    next_steps: bool = False,
 ) -> ScoreResponse:
-    """Score one validated lead: probability, tier, reasons on demand, criteria, action."""
+    """Score one validated lead: probability, tier, reasons and next steps on demand,
+    criteria, action."""
     scorer = served.scorer
     lead, account, contact, events = parsed.lead, parsed.account, parsed.contact, parsed.events
     as_of = parsed.as_of
@@ -135,6 +151,9 @@ def score_lead(
             base_probability=p0,
             positive=[_reason_out(r) for r in exp.positive],
             negative=[_reason_out(r) for r in exp.negative],
+            missing=[_missing_out(r) for r in exp.missing],
+            context=[_reason_out(r) for r in exp.context],
+            other_points=exp.other_points,
         )
         by_group = ScoreByGroup(**{g: exp.score_by_group.get(g, 0.0) for g in GROUPS})
     unknown = [
@@ -160,7 +179,20 @@ def score_lead(
         unknown_categories=unknown,
         ignored_fields=list(parsed.ignored_fields),
         scored_at=scored_at,
+        next_steps=_next_steps(served, parsed, scored) if next_steps else None,
     )
+
+
+def _next_steps(served: Served, parsed: ParsedLead, scored: dict[str, Any]) -> list[NextStep]:
+    """The steps that would raise the lead most (one extra scoring per step)."""
+    steps = served.next_steps.steps if served.next_steps is not None else ()
+    return [
+        NextStep(
+            id=r.id, label=r.label, probability_after=r.probability_after, gain=r.gain,
+            tier_after=r.tier_after, is_mql_after=r.is_mql_after,
+        )
+        for r in what_if(served.scorer, parsed, steps, before=scored)
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,18 +244,24 @@ def build_served(uri: str, settings: Settings) -> Served:
         payload = payload_model(config)
         criteria = load_criteria(settings.criteria_path, config, build_spec(config))
         routing = load_routing(settings.routing_path)
+        steps = load_next_steps(settings.next_steps_path)
     except (ValueError, OSError) as exc:
         raise ModelRefused(f"cannot serve {uri}: {exc}") from exc
-    served = Served(uri, scorer, config, payload, criteria, routing, model_ref(scorer))
+    for step in steps.steps:
+        if not moved_features(step, scorer.spec):
+            log.warning("next step %r moves no feature of %s: it is never recommended", step.id,
+                        uri)  # fmt: skip
+    ref = model_ref(scorer)
+    served = Served(uri, scorer, config, payload, criteria, routing, ref, next_steps=steps)
     example = example_body(config)
     try:
         now = datetime.now(UTC)
-        response = score_lead(served, parse_lead(payload, example), True, 3, now)
+        response = score_lead(served, parse_lead(payload, example), True, 3, now, next_steps=True)
     except Exception as exc:
         raise ModelRefused(f"{uri} fails on the example lead: {exc!r}") from exc
     if not math.isfinite(response.mql_probability):
         raise ModelRefused(f"{uri} gives a non-finite probability on the example lead")
     return Served(
         uri, scorer, config, payload, criteria, routing, served.ref, example,
-        response.model_dump(mode="json"),
+        response.model_dump(mode="json"), steps,
     )  # fmt: skip
