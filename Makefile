@@ -15,7 +15,7 @@ DEMO_STORE = sqlite:///$(DEMO)/handoffs.db
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MPLBACKEND := Agg
 
-.PHONY: install demo serve test test-fast lint typecheck docs bench clean
+.PHONY: install demo serve test test-fast lint typecheck docs bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,14 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_sources.py
 	$(BIN)/python benchmarks/bench_handoffs.py
+	$(BIN)/python benchmarks/bench_pages.py
+
+## The docs' screenshots in docs/img/: the rep's queue and lead card, the handoff report. Needs
+## Chromium (`source .ci/services.sh`); CI=true makes a missing one fail instead of skipping.
+screenshots: $(STAMP)
+	CI=true LEADSCORE_SCREENSHOT_DIR=docs/img $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/serving/test_pages_browser.py::test_a_rep_signs_in_reads_a_card_and_rejects_the_lead \
+		tests/serving/test_report_browser.py::test_screenshot_for_the_docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .typecheck site

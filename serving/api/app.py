@@ -218,6 +218,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.watch_store(lambda: _store_gauges(app))
     app.include_router(router)
     app.include_router(handoff_router)
+    # imported here: the pages import this package (schemas, the loop), so a module-level import
+    # would make a cycle for whoever imports the pages first
+    from leadscore.serving.app.routes import mount_pages
+
+    mount_pages(app)  # the reps' pages under /app
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,

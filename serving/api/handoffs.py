@@ -8,6 +8,8 @@ leaves scoring up and answers these routes 503 with the reason. Feedback is comm
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -80,10 +82,37 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def score_record_builder(sla: SlaConfig) -> Any:
-    """The function the recorder turns a queued score into a :class:`ScoreRecord` with."""
+_BODY_PARTS = ("lead", "account", "contact", "events")
 
-    def build(response: Any, lead: Any, handed_off_at: datetime) -> ScoreRecord:
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN and infinities as None: JSON has no such numbers (PostgreSQL refuses
+    them), and a CRM's own fields, which the contract passes through, may carry them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def stored_body(body: Mapping[str, Any] | None, as_of: datetime) -> dict[str, Any] | None:
+    """The lead body a handoff keeps: its parts as sent, and the as_of it was scored at (the
+    body's, or the moment the service filled in), so that it can be scored again as it was."""
+    if body is None:
+        return None
+    kept = {part: _finite(body[part]) for part in _BODY_PARTS if part in body}
+    return kept | {"as_of": as_of.isoformat()}
+
+
+def score_record_builder(sla: SlaConfig) -> Any:
+    """The function the recorder turns a queued score into a :class:`ScoreRecord` with (on
+    the writer thread: the request path only queued references)."""
+
+    def build(
+        response: Any, lead: Any, handed_off_at: datetime, body: Mapping[str, Any] | None = None
+    ) -> ScoreRecord:
         action = response.recommended_action.action
         owner = lead.get("owner")
         created = lead.get("created_at")
@@ -102,7 +131,7 @@ def score_record_builder(sla: SlaConfig) -> Any:
             criteria_version=response.sql_criteria.version,
             criteria_verdict=response.sql_criteria.verdict,
             due_at=due_at(sla, handed_off_at, action, response.tier, owner),
-            sla_version=sla.version, shown=shown,
+            sla_version=sla.version, shown=shown, lead=stored_body(body, response.as_of),
         )  # fmt: skip
 
     return build

@@ -27,6 +27,11 @@ from leadscore.serving.auth import AdminKey, ScoreKey
 from leadscore.serving.settings import Settings
 
 router = APIRouter()
+_NEXT_STEPS = (
+    "Also try each step of next_steps.yaml on the lead (its event added at as_of) and return "
+    "the 3 that raise the score most; each step costs one more scoring of the lead."
+)
+NextSteps = Annotated[bool, Query(description=_NEXT_STEPS)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown one."},
     403: {"description": "The API key lacks the route's scope."},
@@ -91,23 +96,27 @@ async def score(
     metrics: AppMetrics,
     request: Request,
     explain: Annotated[bool, Query(description="Compute reasons (about 1 ms).")] = True,
+    next_steps: NextSteps = False,
 ) -> ScoreResponse:
     """Score one lead in the data contract's field names (`leadscore criteria check` reads the
     same body). History after `as_of` (default: now) is refused."""
     # async on purpose: about 1 ms of CPU, and a worker runs one at a time anyway (GIL); a
     # thread-pool hand-off per dependency and endpoint cost more than the scoring itself
-    payload = parse_lead(served.payload, json_body(body))
-    result = score_lead(served, payload, explain, settings.top_reasons, datetime.now(UTC))
+    data = json_body(body)
+    payload = parse_lead(served.payload, data)
+    now = datetime.now(UTC)
+    result = score_lead(served, payload, explain, settings.top_reasons, now, next_steps)
     metrics.scores.labels(result.tier).inc()
-    _record(request, result, payload)
+    _record(request, result, payload, data)
     return result
 
 
-def _record(request: Request, result: ScoreResponse, payload: ParsedLead) -> None:
-    """Queue the score for the handoff store when it hands the lead over (never blocks)."""
+def _record(request: Request, result: ScoreResponse, payload: ParsedLead, body: Any) -> None:
+    """Queue the score for the handoff store when it hands the lead over (never blocks). The
+    lead's body (the validated JSON) goes along by reference; the writer thread reads it."""
     recorder = request.app.state.loop.recorder
     if recorder is not None and recorder.wants(result.recommended_action.action):
-        recorder.submit(result, payload.lead, result.as_of)
+        recorder.submit(result, payload.lead, result.as_of, body)
 
 
 @router.post(
@@ -122,6 +131,7 @@ def score_batch(
     metrics: AppMetrics,
     request: Request,
     explain: Annotated[bool, Query(description="Compute reasons (about 1 ms a lead).")] = False,
+    next_steps: NextSteps = False,
 ) -> BatchResponse:
     """Score `{"leads": [...]}` in order; every bad lead is listed by index and field."""
     data = json_body(body)
@@ -155,10 +165,12 @@ def score_batch(
     if problems:
         raise BodyError(problems)
     now = datetime.now(UTC)
-    results = [score_lead(served, p, explain, settings.top_reasons, now) for p in payloads]
-    for r, p in zip(results, payloads, strict=True):
+    results = [
+        score_lead(served, p, explain, settings.top_reasons, now, next_steps) for p in payloads
+    ]
+    for r, p, item in zip(results, payloads, leads, strict=True):
         metrics.scores.labels(r.tier).inc()
-        _record(request, r, p)
+        _record(request, r, p, item)
     return BatchResponse(model=served.ref, count=len(results), results=results)
 
 

@@ -27,9 +27,10 @@ from leadscore.serving.store.store import ROUTED, HandoffStore, RecordMode, Scor
 
 log = logging.getLogger(__name__)
 
-# a pending score: the response (a frozen pydantic model) and the lead fields it needs
-Pending = tuple[Any, Mapping[str, Any], datetime]
-Build = Callable[[Any, Mapping[str, Any], datetime], ScoreRecord]
+# a pending score: the response (a frozen pydantic model), the lead fields it needs and the
+# request's lead body (the parsed JSON, by reference: the request path copies nothing)
+Pending = tuple[Any, Mapping[str, Any], datetime, Mapping[str, Any] | None]
+Build = Callable[[Any, Mapping[str, Any], datetime, Mapping[str, Any] | None], ScoreRecord]
 # The writer shares the GIL with the requests: it commits a few records at a time and yields
 # between slices (well under a millisecond of work each), so that a request rarely waits for the
 # interpreter's 5 ms switch interval. The commits' fsyncs run without the GIL.
@@ -70,10 +71,17 @@ class Recorder:
         """Whether a score with this recommended action is recorded (cheap; request path)."""
         return self.mode == "all" or (self.mode == "routed" and action in ROUTED)
 
-    def submit(self, response: Any, lead: Mapping[str, Any], handed_off_at: datetime) -> None:
-        """Queue one score (never blocks on the database)."""
+    def submit(
+        self,
+        response: Any,
+        lead: Mapping[str, Any],
+        handed_off_at: datetime,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Queue one score (never blocks on the database). `body` is the lead's request body,
+        kept by reference and read by the writer thread: the caller must not change it."""
         with self._lock:
-            self._queue.append((response, lead, handed_off_at))
+            self._queue.append((response, lead, handed_off_at, body))
             self._submitted += 1
             if len(self._queue) > self.max_queue:
                 self._queue.popleft()

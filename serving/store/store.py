@@ -60,6 +60,7 @@ class ScoreRecord:
     due_at: datetime | None = None
     sla_version: str | None = None
     shown: dict[str, Any] = field(default_factory=dict)
+    lead: dict[str, Any] | None = None  # the body as scored: lead, account, contact, events, as_of
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,13 @@ class HandoffStore:
             row = self._latest(session, lead_id)
             return None if row is None else handoff_dict(row, datetime.now(UTC))
 
+    def lead_view(self, lead_id: str, now: datetime) -> dict[str, Any] | None:
+        """The lead's newest handoff as the queue shows it plus ``lead``, the body it was
+        scored with (None when not kept), or None when the lead was never handed over."""
+        with self._session() as session:
+            row = self._latest(session, lead_id)
+            return None if row is None else handoff_dict(row, now) | {"lead": row.lead}
+
     @staticmethod
     def _latest(session: Session, lead_id: str) -> Handoff | None:
         query = select(Handoff).where(Handoff.lead_id == lead_id, Handoff.action.in_(ROUTED))
@@ -260,6 +268,7 @@ class HandoffStore:
         owner: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        tier: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """Handoffs oldest first, filtered; (total matching, one page)."""
         query = select(Handoff).where(Handoff.action.in_(ROUTED))
@@ -269,6 +278,8 @@ class HandoffStore:
             query = query.where(Handoff.disposition == status)
         if owner is not None:
             query = query.where(Handoff.owner == owner)
+        if tier is not None:
+            query = query.where(Handoff.tier == tier)
         if breached_only is not None:
             late = or_(
                 and_(Handoff.first_touch_at.is_not(None), Handoff.first_touch_at > Handoff.due_at),
@@ -525,8 +536,8 @@ def _first_score(r: ScoreRecord) -> dict[str, Any]:
         "recorded_at": r.scored_at, "action": r.action, "tier": r.tier,
         "probability": r.probability, "model_name": r.model_name,
         "model_version": r.model_version, "criteria_version": r.criteria_version,
-        "criteria_verdict": r.criteria_verdict, "shown": r.shown, "due_at": r.due_at,
-        "sla_version": r.sla_version,
+        "criteria_verdict": r.criteria_verdict, "shown": r.shown, "lead": r.lead,
+        "due_at": r.due_at, "sla_version": r.sla_version,
     }  # fmt: skip
 
 

@@ -1,8 +1,10 @@
 """The store's tables (the Alembic migrations create exactly these; a test compares them).
 
 * ``handoffs``: one row per lead handed to sales (or to qualification), with the score, tier,
-  criteria verdict, action and reasons *as shown* at the handoff, the latest re-score, the SLA
-  deadline and the rep's current verdict. At most one *open* handoff per lead (a partial
+  criteria verdict, action and reasons *as shown* at the handoff, the lead's body as scored
+  then (``lead``: lead, account, contact, events, as_of; empty for rows recorded before
+  revision 0002 and for imports), the latest re-score, the SLA deadline and the rep's current
+  verdict. At most one *open* handoff per lead (a partial
   unique index): a rejection closes it, and only a later routing opens a new one.
 * ``feedback``: every verdict a rep gave (append-only), with its idempotency key.
 * ``outcomes``: what became of a lead (SQL, won, lost, with dates), from the API or imports.
@@ -71,6 +73,7 @@ class Handoff(Base):
     criteria_version: Mapped[str | None] = mapped_column(String(80))
     criteria_verdict: Mapped[str | None] = mapped_column(String(40))
     shown: Mapped[dict[str, Any]]
+    lead: Mapped[dict[str, Any] | None]
     due_at: Mapped[datetime | None]
     sla_version: Mapped[str | None] = mapped_column(String(80))
     latest_scored_at: Mapped[datetime]
