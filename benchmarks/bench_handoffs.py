@@ -705,17 +705,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if outcome is None:
         return 1
     result, problems = outcome
-    result |= common.environment("sqlalchemy", "psycopg", "fastapi", "uvicorn")
-    result["versions"]["sqlite"] = sqlite3.sqlite_version
-    result |= {"agree": not problems, "problems": problems}
-    print_report(result)
-    print(f"wrote {common.write_json(args.json_out, result)}")
-    return common.verdict(
-        problems,
+    return common.conclude(
+        result, problems, ("sqlalchemy", "psycopg", "fastapi", "uvicorn"),
+        args.json_out, print_report,
         "checks pass: every acknowledged verdict is stored; one handoff per routed lead "
-        "recorded, none when recording is off",
-        limit=20,
-    )
+        "recorded, none when recording is off", versions={"sqlite": sqlite3.sqlite_version},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

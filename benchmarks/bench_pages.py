@@ -238,16 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if outcome is None:
         return 1
     result, problems = outcome
-    result |= common.environment("fastapi", "starlette", "jinja2", "httpx", "sqlalchemy")
-    result |= {"agree": not problems, "problems": problems}
-    print_report(result)
-    print(f"wrote {common.write_json(args.json_out, result)}")
-    return common.verdict(
-        problems,
+    return common.conclude(
+        result, problems, ("fastapi", "starlette", "jinja2", "httpx", "sqlalchemy"),
+        args.json_out, print_report,
         "checks pass: every request answered 200; each card names the lead and shows the top "
         "reason of the reference's score",
-        limit=20,
-    )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -271,16 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if outcome is None:
         return 1
     result, problems = outcome
-    result |= common.environment("mlflow", "lightgbm", "fastapi", "numpy", "pandas")
-    result |= {"agree": not problems, "problems": problems}
-    print_report(result)
-    print(f"wrote {common.write_json(args.json_out, result)}")
-    return common.verdict(
-        problems,
+    return common.conclude(
+        result, problems, ("mlflow", "lightgbm", "fastapi", "numpy", "pandas"),
+        args.json_out, print_report,
         "outputs agree: mlflow == leadscore uncalibrated; API == calibrator(raw); "
         "batch == calibrator(raw booster)",
-        limit=20,
-    )
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

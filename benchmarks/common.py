@@ -206,3 +206,22 @@ def verdict(problems: Sequence[str], agreed: str, limit: int | None = None) -> i
         return 1
     print(agreed)
     return 0
+
+
+def conclude(
+    result: dict[str, Any],
+    problems: list[str],
+    packages: Sequence[str],
+    json_out: Path,
+    show: Callable[[dict[str, Any]], None],
+    agreed: str,
+    versions: Mapping[str, str] | None = None,
+) -> int:
+    """The end of every benchmark: versions, the agreement, the printed report, the JSON file
+    and the exit code (1 when a check failed)."""
+    result |= environment(*packages)
+    result["versions"].update(versions or {})
+    result |= {"agree": not problems, "problems": problems}
+    show(result)
+    print(f"wrote {write_json(json_out, result)}")
+    return verdict(problems, agreed, limit=20)

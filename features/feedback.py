@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from leadscore.features.configdir import config_file
 from leadscore.features.errors import UsageProblem
 from leadscore.features.schema import DataContractError
-from leadscore.features.yamlfile import load_yaml
+from leadscore.features.yamlfile import load_config
 
 if TYPE_CHECKING:  # pandas only in the functions that read and write verdicts
     import pandas as pd
@@ -92,8 +92,7 @@ def default_handoff_path() -> Path:
 
 def load_handoff_config(path: Path | str | None = None) -> HandoffConfig:
     """Read and validate the handoff file (default: :func:`default_handoff_path`)."""
-    file = Path(path) if path is not None else default_handoff_path()
-    return load_yaml(file, HandoffConfig, "handoff file")
+    return load_config(path, HANDOFF_FILE, HandoffConfig, "handoff file")
 
 
 # ---------------------------------------------------------------------------------------------

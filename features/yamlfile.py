@@ -132,3 +132,23 @@ def validate_yaml(text: str, model: type[M], origin: str) -> M:
 def load_yaml(path: Path, model: type[M], what: str) -> M:
     """Read a YAML config file and validate it as `model`."""
     return validate_yaml(read_text(path, what), model, str(path))
+
+
+def load_config(
+    path: Path | str | None,
+    name: str,
+    model: type[M],
+    what: str,
+    error: type[ConfigError] = ConfigError,
+) -> M:
+    """Read the config file `path`, else `name` in the config directory, validated as `model`;
+    every problem raised as `error` (a :class:`ConfigError` of the file's own kind)."""
+    from leadscore.features.configdir import config_file
+
+    file = Path(path) if path is not None else config_file(name)
+    try:
+        return load_yaml(file, model, what)
+    except ConfigError as exc:
+        if isinstance(exc, error):
+            raise
+        raise error(exc.origin, exc.problems) from None

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from leadscore.features.configdir import config_file
 from leadscore.features.spec import EVENT_KINDS, FeatureSpec
-from leadscore.features.yamlfile import ConfigError, load_yaml
+from leadscore.features.yamlfile import ConfigError, load_config
 
 if TYPE_CHECKING:  # the settings import this module: no LightGBM to read a file name
     from leadscore.features.payload import ParsedLead
@@ -116,11 +116,7 @@ def default_next_steps_path() -> Path:
 
 def load_next_steps(path: Path | str | None = None) -> NextStepsConfig:
     """Read and validate a next-steps file (default: :func:`default_next_steps_path`)."""
-    file = Path(path) if path is not None else default_next_steps_path()
-    try:
-        return load_yaml(file, NextStepsConfig, "next-steps file")
-    except ConfigError as exc:
-        raise NextStepsError(exc.origin, exc.problems) from None
+    return load_config(path, NEXT_STEPS_FILE, NextStepsConfig, "next-steps file", NextStepsError)
 
 
 def moved_features(step: Step, spec: FeatureSpec) -> list[str]:

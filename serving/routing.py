@@ -29,7 +29,7 @@ from leadscore.features.config import ConfigError
 from leadscore.features.configdir import config_file
 from leadscore.features.criteria.check import CriteriaResult
 from leadscore.features.spec import EventFilter
-from leadscore.features.yamlfile import load_yaml
+from leadscore.features.yamlfile import load_config
 
 Action = Literal["route_to_sales", "qualify", "nurture"]
 ROUTING_FILE = "routing.yaml"
@@ -99,11 +99,7 @@ def default_routing_path() -> Path:
 
 def load_routing(path: Path | str | None = None) -> RoutingConfig:
     """Read and validate a routing file (default: :func:`default_routing_path`)."""
-    file = Path(path) if path is not None else default_routing_path()
-    try:
-        return load_yaml(file, RoutingConfig, "routing file")
-    except ConfigError as exc:
-        raise RoutingError(exc.origin, exc.problems) from None
+    return load_config(path, ROUTING_FILE, RoutingConfig, "routing file", RoutingError)
 
 
 def hand_raise(

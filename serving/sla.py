@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from leadscore.features.configdir import config_file
 from leadscore.features.errors import LeadscoreError
-from leadscore.features.yamlfile import ConfigError, load_yaml
+from leadscore.features.yamlfile import ConfigError, load_config
 
 SLA_FILE = "sla.yaml"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -265,11 +265,7 @@ def default_sla_path() -> Path:
 
 def load_sla(path: Path | str | None = None) -> SlaConfig:
     """Read and validate an SLA file (default: :func:`default_sla_path`)."""
-    file = Path(path) if path is not None else default_sla_path()
-    try:
-        return load_yaml(file, SlaConfig, "SLA file")
-    except ConfigError as exc:
-        raise SlaError(exc.origin, exc.problems) from None
+    return load_config(path, SLA_FILE, SlaConfig, "SLA file", SlaError)
 
 
 # ---------------------------------------------------------------------------------------------
