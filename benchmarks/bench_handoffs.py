@@ -33,14 +33,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import http.client
 import itertools
 import json
 import os
 import secrets
 import sqlite3
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -115,54 +113,25 @@ def prerecord(store: HandoffStore, lead_ids: Sequence[str]) -> None:
 
 
 def post_verdicts(port: int, sent: Sequence[Verdict], concurrency: int) -> tuple[Load, list[Ack]]:
-    """Post each verdict once from `concurrency` threads, one keep-alive connection each; the
-    latencies and what was acknowledged. (``http_load.run_load`` posts to one path with fixed
-    headers and keeps no answers; a verdict needs its own path, key and answer.)"""
-    load = Load(concurrency)
-    acks: list[Ack] = []
-    counter = itertools.count()
-    lock = threading.Lock()
-    clients = [http_load.Client(port, {"X-API-Key": API_KEY}) for _ in range(concurrency)]
-    for c in clients:
-        c.connect()
-    start = threading.Barrier(concurrency + 1)
+    """Post each verdict once from `concurrency` threads (``http_load.run_requests``), each with
+    its own path and Idempotency-Key; the latencies and what was acknowledged."""
+    acks: list[Ack] = []  # appended from several threads: list.append is atomic
 
-    def work(client: http_load.Client) -> None:
-        mine: list[float] = []
-        acked: list[Ack] = []
-        errors: list[str] = []
-        start.wait()
-        while (i := next(counter)) < len(sent):
-            verdict = sent[i]
-            client.headers["Idempotency-Key"] = verdict.key  # this thread's connection only
-            t0 = time.perf_counter()
-            try:
-                status, data = client.request("POST", verdict.path, verdict.body)
-            except (OSError, http.client.HTTPException) as exc:
-                errors.append(f"{verdict.path}: {exc!r}")
-                break
-            mine.append(time.perf_counter() - t0)
-            if status == 201:
-                acked.append(Ack(verdict.lead_id, verdict.key, int(json.loads(data)["id"])))
-            else:
-                errors.append(f"{verdict.path}: HTTP {status}: {data[:200]!r}")
-        with lock:
-            load.latencies += mine
-            load.errors += errors
-            acks.extend(acked)
+    def ask(client: http_load.Client, i: int) -> tuple[str, int, bytes]:
+        verdict = sent[i]
+        client.headers["Idempotency-Key"] = verdict.key  # this thread's connection only
+        return (verdict.path, *client.request("POST", verdict.path, verdict.body))
 
-    threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in clients]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join(timeout=http_load.REQUEST_TIMEOUT_S * max(1, len(sent)))
-    load.wall_s = time.perf_counter() - t0
-    for c in clients:
-        c.close()
-    if any(t.is_alive() for t in threads):
-        load.errors.append("feedback load threads did not finish")
+    def check(i: int, status: int, data: bytes) -> str | None:
+        if status != 201:
+            return f"HTTP {status}: {data[:200]!r}"
+        verdict = sent[i]
+        acks.append(Ack(verdict.lead_id, verdict.key, int(json.loads(data)["id"])))
+        return None
+
+    load = http_load.run_requests(
+        port, len(sent), concurrency, ask, check, {"X-API-Key": API_KEY}
+    )
     return load, acks
 
 

@@ -220,12 +220,19 @@ class Load:
         return summary
 
 
-def run_load(
-    port: int, path: str, bodies: Sequence[bytes], total: int, concurrency: int,
+# One request of a load: the client to send it on and its index -> (label, status, body).
+Ask = Callable[["Client", int], tuple[str, int, bytes]]
+# What an answer means: None when it is what was expected, else the problem in words.
+Check = Callable[[int, int, bytes], str | None]
+
+
+def run_requests(
+    port: int, total: int, concurrency: int, ask: Ask, check: Check,
     headers: Mapping[str, str] | None = None,
 ) -> Load:  # fmt: skip
-    """`total` requests cycling through `bodies`, from `concurrency` threads with one keep-alive
-    connection each; wall time from all connections open to the last answer."""
+    """Requests 0..`total`-1, each sent by `ask` and judged by `check`, from `concurrency`
+    threads with one keep-alive connection each; wall time from all connections open to the
+    last answer."""
     load = Load(concurrency)
     counter = itertools.count()
     lock = threading.Lock()
@@ -241,13 +248,14 @@ def run_load(
         while (i := next(counter)) < total:
             t0 = time.perf_counter()
             try:
-                status, data = client.request("POST", path, bodies[i % len(bodies)])
+                label, status, data = ask(client, i)
             except (OSError, http.client.HTTPException) as exc:
-                errors.append(f"{path}: {exc!r}")
+                errors.append(f"request {i}: {exc!r}")
                 break
             mine.append(time.perf_counter() - t0)
-            if status != 200:
-                errors.append(f"{path}: HTTP {status}: {data[:200]!r}")
+            problem = check(i, status, data)
+            if problem:
+                errors.append(f"{label}: {problem}")
         with lock:
             load.latencies += mine
             load.errors += errors
@@ -258,13 +266,29 @@ def run_load(
     start.wait()
     t0 = time.perf_counter()
     for t in threads:
-        t.join(timeout=REQUEST_TIMEOUT_S * total)
+        t.join(timeout=REQUEST_TIMEOUT_S * max(1, total))
     load.wall_s = time.perf_counter() - t0
     for c in clients:
         c.close()
     if any(t.is_alive() for t in threads):
-        load.errors.append(f"{path}: load threads did not finish")
+        load.errors.append("load threads did not finish")
     return load
+
+
+def run_load(
+    port: int, path: str, bodies: Sequence[bytes], total: int, concurrency: int,
+    headers: Mapping[str, str] | None = None,
+) -> Load:  # fmt: skip
+    """`total` POSTs to `path` cycling through `bodies` (:func:`run_requests`); any answer
+    but 200 is an error."""
+
+    def ask(client: Client, i: int) -> tuple[str, int, bytes]:
+        return (path, *client.request("POST", path, bodies[i % len(bodies)]))
+
+    def check(_i: int, status: int, data: bytes) -> str | None:
+        return None if status == 200 else f"HTTP {status}: {data[:200]!r}"
+
+    return run_requests(port, total, concurrency, ask, check, headers)
 
 
 def ask_each(
