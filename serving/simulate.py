@@ -29,13 +29,12 @@ from leadscore.features.bodies import lead_bodies
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import CrmData
 from leadscore.features.errors import LeadscoreError
+from leadscore.features.feedback import load_handoff_config
 from leadscore.serving.settings import Settings
 
 log = logging.getLogger(__name__)
 KEY = "simulation-key"
 _BATCH = 200
-_REASONS = ("unable_to_reach", "no_need", "no_budget", "no_authority", "no_fit", "duplicate",
-            "bad_data", "existing_customer", "competitor", "other")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Rep:
     median_hours: float  # to first touch, calendar hours
     reject_rate: float  # for a lead that will not convert
     ignore_rate: float  # never answers
-    reasons: tuple[float, ...]  # weights over _REASONS
+    reasons: dict[str, float]  # rejection reason -> weight (the taxonomy's reasons)
 
 
 @dataclass
@@ -62,17 +61,19 @@ class SimulationResult:
     reps: list[Rep] = field(default_factory=list)
 
 
-def make_reps(names: Sequence[str], rng: np.random.Generator) -> dict[str, Rep]:
+def make_reps(
+    names: Sequence[str], reasons: Sequence[str], rng: np.random.Generator
+) -> dict[str, Rep]:
     """One behaviour per rep: some fast and agreeable, some slow and picky."""
     reps = {}
     for name in names:
-        weights = rng.dirichlet(np.full(len(_REASONS), 0.6))
+        weights = rng.dirichlet(np.full(len(reasons), 0.6))
         reps[name] = Rep(
             name=name,
             median_hours=float(rng.choice([1.5, 3.0, 6.0, 20.0, 60.0])),
             reject_rate=float(rng.uniform(0.25, 0.75)),
             ignore_rate=float(rng.choice([0.0, 0.05, 0.15, 0.3])),
-            reasons=tuple(float(w) for w in weights),
+            reasons={r: float(w) for r, w in zip(reasons, weights, strict=True)},
         )
     return reps
 
@@ -167,7 +168,8 @@ def simulate(
         handoffs = _handoffs(api)
         result.handoffs = len(handoffs)
         owners = sorted({h["owner"] or "unassigned" for h in handoffs})
-        reps = make_reps(owners, rng)
+        taxonomy = load_handoff_config(settings.handoff_path)
+        reps = make_reps(owners, taxonomy.reason_ids, rng)
         result.reps = list(reps.values())
         truth = _truth(crm.outcomes)
         result.feedback = _answer(api, handoffs, reps, truth, now, rng)
@@ -230,7 +232,7 @@ def _answer(
             "first_touch_at": touch.isoformat(), "decided_at": decided.isoformat(),
         }  # fmt: skip
         if reject:
-            body["reason"] = str(rng.choice(_REASONS, p=rep.reasons))
+            body["reason"] = str(rng.choice(list(rep.reasons), p=list(rep.reasons.values())))
         key = f"sim-{h['id']}"
         path = f"/v1/leads/{h['lead_id']}/feedback"
         api.call("POST", path, body, {"Idempotency-Key": key})
