@@ -25,6 +25,7 @@ from leadscore.serving.cli import (
     store_app,
     try_lead,
 )
+from leadscore.serving.model_cli import model_app
 from leadscore.training.cli import policy_app, promote, train
 
 app = typer.Typer(
@@ -40,6 +41,7 @@ app.add_typer(criteria_app, name="criteria")
 app.command("train")(train)
 app.command("promote")(promote)
 app.add_typer(policy_app, name="policy")
+app.add_typer(model_app, name="model")
 app.command("score")(score)
 app.command("serve")(serve)
 app.command("try-lead")(try_lead)

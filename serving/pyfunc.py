@@ -9,15 +9,22 @@ one row per lead with `lead`, `account`, `contact`, `events` in the data contrac
 names; param `as_of` (ISO-8601; default: now). Output: `lead_id`, `mql_probability`, `tier`,
 `is_mql`, `threshold`. A pyfunc loaded from a plain path keeps the thresholds it was logged
 with; scorers loaded from a `models:/` URI by leadscore apply later policy changes.
+
+The scorer's files are checked against their ``digests.json`` before LightGBM reads them. This
+file and the code file run inside ``mlflow.pyfunc.load_model`` before any check of ours can:
+whoever can write the artifact store can run code wherever the model is loaded that way;
+``leadscore model verify`` checks a version against the registry's digests first.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
+from leadscore.serving.digests import read_digests, verify
 from leadscore.serving.lead_scoring import score_bodies
 from leadscore.serving.runtime import Scorer
 
@@ -28,7 +35,11 @@ class LeadScoringModel(PythonModel):
     scorer: Scorer
 
     def load_context(self, context: Any) -> None:
-        self.scorer = Scorer.from_dir(context.artifacts["scorer"])
+        directory = Path(context.artifacts["scorer"])
+        recorded = read_digests(directory)
+        if recorded is not None:  # versions registered before 0.3.0 have none
+            verify(directory, recorded)
+        self.scorer = Scorer.from_dir(directory)
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -53,4 +64,3 @@ class LeadScoringModel(PythonModel):
                 "threshold": [s["threshold"] for s in scores],
             }
         )
-

@@ -27,7 +27,7 @@ ALLOWED = {
     "leadscore": {"features", "training", "serving", "config"},
 }
 # what training may take from serving: the runtime it saves, and the registry's names
-TRAINING_FROM_SERVING = {"runtime", "registry", "loader", "mlflow_schema", "examples"}
+TRAINING_FROM_SERVING = {"runtime", "registry", "loader", "mlflow_schema", "examples", "digests"}
 NEVER_IMPORTED = {"leadscore.serving.model_code"}
 
 

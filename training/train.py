@@ -21,6 +21,7 @@ from leadscore.features.contract import CrmData
 from leadscore.features.criteria.evidence import baseline_metrics, criteria_frame
 from leadscore.features.criteria.rules import Criteria, CriteriaError, load_criteria
 from leadscore.features.spec import FeatureSpec, build_spec
+from leadscore.serving.digests import write_digests
 from leadscore.serving.registry import RUN_VERSION_TAG
 from leadscore.serving.runtime import Encoding, Scorer, TierCuts
 from leadscore.training.config import TrainingConfig
@@ -300,6 +301,7 @@ def train_model(
         if caveats:
             mlflow.set_tag("leadscore.caveats", " | ".join(caveats))
         scorer_dir = scorer.save(out / "scorer")
+        write_digests(scorer_dir)
         _, version = log_scorer_model(scorer_dir, feature_config, model_name)
         aliases = set_aliases(client, model_name, version)
         mlflow.set_tag(RUN_VERSION_TAG, version)

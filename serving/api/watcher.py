@@ -9,7 +9,9 @@ installed with one assignment. Requests read the holder once, so in-flight reque
 the version they started with. A version that fails to load or to score is refused, logged,
 counted and shown in `/v1/model` and `/readyz`; the old one keeps serving and the refused
 version is not retried until the registry changes again. `POST /v1/admin/reload` forces a
-check.
+check. A registry that cannot be read (gone, locked, no answer within its timeout) gives the
+result `error` with a detail starting `registry unavailable`, never `unchanged`; a version
+that could not be fetched for that reason is tried again at the next check, not refused.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import anyio
 
 from leadscore.serving.loader import thresholds_from_tag
-from leadscore.serving.registry import THRESHOLDS_TAG, resolve
+from leadscore.serving.registry import THRESHOLDS_TAG, UNAVAILABLE, resolve
 from leadscore.serving.runtime import Scorer
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,14 @@ def registry_stamp(uri: str) -> Stamp | None:
         return None
     tag = registered.tags.get(THRESHOLDS_TAG)
     return registered.version, thresholds_from_tag(tag).revision if tag else 0
+
+
+def unavailable(exc: object) -> str:
+    """The one-line detail of a check that could not read the registry."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if UNAVAILABLE in text:
+        text = text[text.index(UNAVAILABLE) + len(UNAVAILABLE) :].lstrip(": ")
+    return f"{UNAVAILABLE}: {text}"
 
 
 def served_stamp(scorer: Scorer) -> Stamp:
@@ -100,7 +110,7 @@ class ModelWatcher:
             target = registry_stamp(self.uri)
         except Exception as exc:  # registry down: keep serving what we have
             log.warning("model watcher: cannot read the registry: %s", exc)
-            return CheckResult(now, "error", f"registry unavailable: {exc}", serving, None)
+            return CheckResult(now, "error", unavailable(exc), serving, None)
         if target is None:
             detail = f"{self.uri} is not a registry URI"
             return CheckResult(now, "not_watched", detail, serving, None)
@@ -115,8 +125,11 @@ class ModelWatcher:
             stamp = served_stamp(new) if new else None
             log.info("model watcher: now serving %s (was %s)", stamp, serving)
             return CheckResult(now, "swapped", f"now serving {stamp}", stamp, target)
+        error = self._refused_error() or "refused"
+        if UNAVAILABLE in error:  # the registry failed mid-way, not the model: try it again
+            return CheckResult(now, "error", unavailable(error), serving, target)
         self._refused = target
-        return CheckResult(now, "refused", self._refused_error() or "refused", serving, target)
+        return CheckResult(now, "refused", error, serving, target)
 
     async def run(self, interval: float) -> None:
         """Check every `interval` seconds until cancelled."""
