@@ -5,8 +5,30 @@ Body: ``{"lead": {...}, "account": {...}, "contact": {...}, "events": [...], "as
 the data contract's field names (custom fields from config included). :func:`validate_lead`
 checks, and reports every problem as a :class:`Problem` (location, message, type):
 
-* types: counts whole and >= 0, numbers finite, timestamps ISO-8601
-  within years 1-9999 once in UTC, required fields present;
+* types, strictly (a JSON value of another type is refused, not coerced):
+
+  - timestamps: ISO-8601 text (``2026-03-05T10:00:00Z``; without an offset, UTC; a date alone
+    is the end of that day) within years 1-9999 once in UTC, or a ``datetime``/``date`` from
+    Python callers. A number is refused ("expected an ISO-8601 date or timestamp string"),
+    numeric text too: pydantic would read either as seconds since 1970;
+  - numbers: finite JSON numbers, and numeric text in plain decimal notation (``"12.5"``,
+    ``"-3"``, ``"1e6"``: see :data:`NUMBER_TEXT`), because CRM exports and APIs (HubSpot's,
+    for one) write numbers as strings and nothing else can be meant by them; counts whole,
+    from 0 to 2^53 (``3``, ``3.0``, ``"3"``). A boolean is refused ("expected a number, got
+    a boolean");
+  - booleans: JSON ``true``/``false``, and the strings ``"true"``/``"false"`` in any case (CRM
+    exports write those). Numbers (``0``/``1``) and pydantic's other lax spellings (``"yes"``,
+    ``"on"``, ``"1"``, ``"t"``...) are refused: which of them a tool writes varies, and a
+    number in a yes/no field is more likely a mapping mistake than a yes;
+  - strings stay strings (a number is refused);
+
+* sizes: every string value and every field name (unknown fields and values nested in them
+  included) at most :data:`MAX_STRING_LENGTH` characters, and at most
+  :data:`MAX_EXTRA_VALUES` values in one record's unknown fields (nested ones counted), so that
+  what is kept, stored and echoed stays bounded; the number of events is limited by the
+  caller (``max_events`` of :func:`validate_lead`; the API's ``LEADSCORE_MAX_EVENTS``),
+  counted before any event is validated;
+* required fields present;
 * unknown fields: at the top level refused; inside lead, account, contact and events, a key
   within edit distance 2 of a field the contract (or the config) declares is refused with
   "did you mean"; any other key (CRMs add their own) is accepted, ignored by the features and
@@ -17,9 +39,11 @@ checks, and reports every problem as a :class:`Problem` (location, message, type
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
@@ -28,9 +52,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
+    WithJsonSchema,
     create_model,
 )
+from pydantic_core import PydanticCustomError
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.errors import LeadscoreError
@@ -43,6 +70,24 @@ Loc = tuple[str | int, ...]
 _REQUIRED = {"leads": {"lead_id", "created_at"}, "events": {"timestamp", "type"}}
 _ENTITIES = ("lead", "account", "contact")
 MAX_SUGGESTION_DISTANCE = 2
+# Every string value and field name of a body; a CRM's longest text fields (a note, a job
+# title) fit, a pasted document does not.
+MAX_STRING_LENGTH = 1000
+# Counts stay exact as floats (the features sum them as floats; 10**400 would overflow).
+MAX_COUNT = 2**53
+# Values in one record's unknown fields (nested ones counted): CRMs add dozens, not thousands.
+MAX_EXTRA_VALUES = 200
+# Numeric text read as a number: plain decimal notation, bounded (ECMA-262 and Python alike, so
+# that the OpenAPI schema says exactly what is read).
+NUMBER_TEXT = r"^[+-]?(?:[0-9]{1,40}(?:\.[0-9]{0,40})?|\.[0-9]{1,40})(?:[eE][+-]?[0-9]{1,3})?$"
+BOOLEAN_TEXT = r"^(?:[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee])$"
+# What every accepted timestamp text starts with (pydantic's ISO-8601 parser decides the rest).
+MOMENT_TEXT = r"^[ \t\n\r]*[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_NUMBER = re.compile(NUMBER_TEXT)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_BOOLEAN = re.compile(BOOLEAN_TEXT)
+_MOMENT = re.compile(MOMENT_TEXT)
+SHOWN_KEY_LENGTH = 40
 
 
 @dataclass(frozen=True)
@@ -94,23 +139,165 @@ class ParsedLead:
     ignored_fields: tuple[str, ...] = field(default=())
 
 
+# ---------------------------------------------------------------------------------------------
+# the value types: strict about JSON types, each with the JSON schema of what it accepts
+
+
+def _got(value: Any) -> str:
+    return "a boolean" if isinstance(value, bool) else "a number"
+
+
+def _moment_input(value: Any) -> Any:
+    """Validator (before parsing): ISO-8601 text or a Python date/datetime, never a number (which
+    pydantic would read as seconds since 1970); a date without a time is the end of that day."""
+    if isinstance(value, bool | int | float | Decimal):
+        raise PydanticCustomError(
+            "datetime_type", f"expected an ISO-8601 date or timestamp string, got {_got(value)}"
+        )
+    if isinstance(value, str) and not _MOMENT.match(value):
+        raise PydanticCustomError(
+            "datetime_parsing",
+            "Input should be a valid datetime or date: expected an ISO-8601 date or timestamp "
+            "string such as 2026-03-05T10:00:00Z",
+        )
+    return date_only_moment(value) or value
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    """Validator: an aware moment as naive UTC; refuse one that leaves datetime's range."""
+    try:
+        return _utc(moment)
+    except OverflowError:
+        raise ValueError("is outside years 1-9999 once converted to UTC") from None
+
+
+def _number_input(value: Any) -> Any:
+    """Validator (before parsing): a number, or numeric text (:data:`NUMBER_TEXT`); never a
+    boolean."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "expected a number, got a boolean")
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            raise PydanticCustomError(
+                "float_parsing", 'Input should be a valid number or numeric text such as "12.5"'
+            )
+        return float(value)
+    return value
+
+
+def _count_input(value: Any) -> Any:
+    """Validator (before parsing): as :func:`_number_input`, for whole numbers."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "expected a number, got a boolean")
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value):
+            raise PydanticCustomError(
+                "int_parsing", 'Input should be a valid integer or numeric text such as "3"'
+            )
+        return int(value) if _INTEGER.fullmatch(value) else float(value)
+    return value
+
+
+def _flag_input(value: Any) -> Any:
+    """Validator (before parsing): true/false, or the text "true"/"false" in any case."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _BOOLEAN.fullmatch(value):
+        return value.lower() == "true"
+    got = _got(value) if isinstance(value, int | float | Decimal) else "something else"
+    raise PydanticCustomError(
+        "bool_type", f'expected a boolean: true or false (or the text "true"/"false"), got {got}'
+    )
+
+
+def _text_input(value: Any) -> Any:
+    """Validator (before stripping): at most :data:`MAX_STRING_LENGTH` characters as sent."""
+    if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
+        raise PydanticCustomError("string_too_long", _too_long(len(value)))
+    return value
+
+
+def _too_long(length: int) -> str:
+    return f"String should have at most {MAX_STRING_LENGTH} characters (got {length})"
+
+
+_MOMENT_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        {"type": "string", "pattern": MOMENT_TEXT},
+    ],
+    "description": "ISO-8601 text (without an offset: UTC; a date alone: the end of that day), "
+    "never a number.",
+}
+_NUMBER_SCHEMA = {
+    "anyOf": [{"type": "number"}, {"type": "string", "pattern": NUMBER_TEXT}],
+    "description": 'A finite number, or numeric text such as "12.5"; never a boolean.',
+}
+_COUNT_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+        {"type": "string", "pattern": NUMBER_TEXT},
+    ],
+    "description": 'A whole number from 0 to 2^53, or numeric text such as "3"; never a boolean.',
+}
+_FLAG_SCHEMA = {
+    "anyOf": [{"type": "boolean"}, {"type": "string", "pattern": BOOLEAN_TEXT}],
+    "description": 'true or false, or the text "true"/"false" in any case; never a number.',
+}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "anyOf": [*schema["anyOf"], {"type": "null"}]}
+
+
+# Every timestamp of a body: parsed from ISO-8601 and normalised to naive UTC on validation; a
+# date alone means the end of that day, as in every table.
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_moment_input),
+    AfterValidator(_naive_utc),
+    WithJsonSchema(_MOMENT_SCHEMA),
+]
+Number = Annotated[float, BeforeValidator(_number_input), WithJsonSchema(_NUMBER_SCHEMA)]
+Count = Annotated[
+    int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_count_input), WithJsonSchema(_COUNT_SCHEMA)
+]
+Flag = Annotated[bool, BeforeValidator(_flag_input), WithJsonSchema(_FLAG_SCHEMA)]
+OptionalMoment = Annotated[Moment | None, WithJsonSchema(_nullable(_MOMENT_SCHEMA))]
+Text = Annotated[str, StringConstraints(max_length=MAX_STRING_LENGTH), BeforeValidator(_text_input)]
+
+
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="allow",
+        allow_inf_nan=False,
+        str_strip_whitespace=True,
+        json_schema_extra={"propertyNames": {"maxLength": MAX_STRING_LENGTH}},
+    )
 
 
-def _annotation(col: Column) -> Any:
-    kinds: dict[str, Any] = {"timestamp": Moment, "number": float, "boolean": bool}
-    return kinds.get(col.kind, str)
+_KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
+    "timestamp": (Moment, _MOMENT_SCHEMA),
+    "number": (Number, _NUMBER_SCHEMA),
+    "count": (Count, _COUNT_SCHEMA),
+    "boolean": (Flag, _FLAG_SCHEMA),
+}
+
+
+def _optional(annotation: Any, schema: dict[str, Any]) -> Any:
+    """`annotation` or null, its JSON schema one flat ``anyOf``."""
+    return Annotated[annotation | None, WithJsonSchema(_nullable(schema))]
 
 
 def _field(table: str, col: Column) -> tuple[Any, Any]:
-    required = col.name in _REQUIRED.get(table, set())
-    if col.kind == "count":
-        return (int | None, Field(default=None, ge=0))
-    annotation = _annotation(col)
+    required = col.name in _REQUIRED.get(table, set()) and col.kind != "count"
+    annotation, schema = _KINDS.get(col.kind, (Text, None))
     if required:
         return (annotation, ...)
-    return (annotation | None, None)
+    if schema is None:
+        return (annotation | None, None)
+    return (_optional(annotation, schema), None)
 
 
 def _record_model(name: str, table: str, columns: tuple[Column, ...]) -> type[_Record]:
@@ -118,7 +305,7 @@ def _record_model(name: str, table: str, columns: tuple[Column, ...]) -> type[_R
     for col in columns:
         implicit = col.name in _OPTIONAL_IN_BODY or (table == "events" and col.name == "event_id")
         if implicit and col.name not in _REQUIRED.get(table, set()):
-            fields[col.name] = (str | None, None)
+            fields[col.name] = (Text | None, None)
         else:
             fields[col.name] = _field(table, col)
     model: type[_Record] = create_model(name, __base__=_Record, **fields)
@@ -135,7 +322,7 @@ class LeadPayloadBase(BaseModel):
     account: Any = None
     contact: Any = None
     events: list[Any] = Field(default_factory=list)
-    as_of: Moment | None = None
+    as_of: OptionalMoment = None
 
     def records(self) -> tuple[Record, Record, Record, list[Record]]:
         """(lead, account, contact, events) as plain dicts in canonical field names."""
@@ -156,24 +343,6 @@ class LeadPayloadBase(BaseModel):
         """The body's as_of, else now (UTC, naive like every canonical timestamp)."""
         moment = self.as_of or datetime.now(UTC)
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    """Validator: an aware moment as naive UTC; refuse one that leaves datetime's range."""
-    try:
-        return _utc(moment)
-    except OverflowError:
-        raise ValueError("is outside years 1-9999 once converted to UTC") from None
-
-
-def _end_of_date(value: Any) -> Any:
-    """Validator (before parsing): a date without a time is the end of that day."""
-    return date_only_moment(value) or value
-
-
-# Every timestamp of a body: parsed from ISO-8601 and normalised to naive UTC on validation; a
-# date alone means the end of that day, as in every table.
-Moment = Annotated[datetime, BeforeValidator(_end_of_date), AfterValidator(_naive_utc)]
 
 
 def _utc(moment: datetime) -> datetime:
@@ -211,11 +380,9 @@ def _build_payload_model(config: FeatureConfig) -> type[LeadPayloadBase]:
         account=(account | None, None),  # type: ignore[arg-type]
         contact=(contact | None, None),  # type: ignore[arg-type]
         events=(list[event], Field(default_factory=list)),  # type: ignore[valid-type]
-        as_of=(Moment | None, None),
+        as_of=(OptionalMoment, None),
     )
     return model
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,16 +419,22 @@ def closest(key: str, known: Iterable[str]) -> str | None:
     return None if best is None else best[1]
 
 
+def _shown(key: str | int) -> str | int:
+    """A key as an error names it: a field name over the limit only by its start."""
+    if isinstance(key, str) and len(key) > MAX_STRING_LENGTH:
+        return key[:SHOWN_KEY_LENGTH] + "…"
+    return key
+
+
 def _type_problems(exc: ValidationError, model: type[LeadPayloadBase]) -> list[Problem]:
     problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = tuple(_shown(part) for part in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden" and len(loc) == 1:
             near = closest(str(loc[0]), model.model_fields)
-            msg += f"; did you mean {near!r}?" if near else (
-                f"; a body has {', '.join(model.model_fields)}"
-            )
+            known = ", ".join(model.model_fields)
+            msg += f"; did you mean {near!r}?" if near else f"; a body has {known}"
         problems.append(Problem(loc, msg, str(err["type"])))
     return problems
 
@@ -273,7 +446,18 @@ def _unknown_keys(
         return
     known = type(record).model_fields
     where = ".".join(str(p) for p in loc if not isinstance(p, int))
-    for key in record.model_extra:
+    budget = MAX_EXTRA_VALUES
+    for key, value in record.model_extra.items():
+        if len(key) > MAX_STRING_LENGTH:
+            problems.append(Problem((*loc, _shown(key)), "field name: " + _too_long(len(key)),
+                                    "string_too_long"))  # fmt: skip
+            continue
+        budget = _bounded_extra(value, (*loc, key), budget, problems)
+        if budget < 0:
+            problems.append(Problem(loc, f"more than {MAX_EXTRA_VALUES} values in fields the "
+                                         "contract does not know (nested ones counted)",
+                                    "too_many_extra_values"))  # fmt: skip
+            return
         near = closest(key, known)
         if near is not None:
             problems.append(
@@ -281,6 +465,31 @@ def _unknown_keys(
             )
         else:
             ignored[f"{where}.{key}"] = None
+
+
+def _bounded_extra(value: Any, loc: Loc, budget: int, problems: list[Problem]) -> int:
+    """Check one unknown field's value (kept as sent, so stored and echoed): every string and
+    nested key within :data:`MAX_STRING_LENGTH`; returns the budget of values left (< 0: over
+    :data:`MAX_EXTRA_VALUES`, and the walk stopped)."""
+    stack: list[tuple[Loc, Any]] = [(loc, value)]
+    while stack:
+        where, node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return budget
+        if isinstance(node, str) and len(node) > MAX_STRING_LENGTH:
+            problems.append(Problem(where, _too_long(len(node)), "string_too_long"))
+        elif isinstance(node, Mapping):
+            for key, item in node.items():
+                if isinstance(key, str) and len(key) > MAX_STRING_LENGTH:
+                    problems.append(Problem((*where, _shown(key)),
+                                            "field name: " + _too_long(len(key)),
+                                            "string_too_long"))  # fmt: skip
+                else:
+                    stack.append(((*where, key), item))
+        elif isinstance(node, list | tuple):
+            stack.extend(((*where, i), item) for i, item in enumerate(node))
+    return budget
 
 
 def _id_problems(lead: Record, account: Record, contact: Record) -> list[Problem]:
@@ -298,12 +507,32 @@ def _id_problems(lead: Record, account: Record, contact: Record) -> list[Problem
     return problems
 
 
-def validate_lead(model: type[LeadPayloadBase], data: Any, origin: str = "lead") -> ParsedLead:
+def _too_many_events(data: Any, max_events: int | None) -> Problem | None:
+    """The event limit, checked on the list's length alone (before any event is validated)."""
+    events = data.get("events") if max_events is not None and isinstance(data, Mapping) else None
+    if not isinstance(events, Sized) or isinstance(events, str | bytes | Mapping):
+        return None
+    if max_events is None or len(events) <= max_events:
+        return None
+    return Problem(("events",), f"{len(events)} events; at most {max_events} per lead",
+                   "too_many_events")  # fmt: skip
+
+
+def validate_lead(
+    model: type[LeadPayloadBase],
+    data: Any,
+    origin: str = "lead",
+    max_events: int | None = None,
+) -> ParsedLead:
     """Validate one lead body against a contract's payload model (:func:`payload_model`).
 
-    Raises :class:`LeadError` listing every problem (module docstring); returns the lead as
-    canonical records with its as_of (the body's, else now) and the ignored fields.
+    Raises :class:`LeadError` listing every problem (module docstring); a body of more than
+    `max_events` events (None: any number) is refused with that problem alone. Returns the lead
+    as canonical records with its as_of (the body's, else now) and the ignored fields.
     """
+    too_many = _too_many_events(data, max_events)
+    if too_many is not None:
+        raise LeadError([too_many], origin)
     try:
         payload = model.model_validate(data)
     except ValidationError as exc:

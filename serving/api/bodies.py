@@ -2,7 +2,8 @@
 
 The checks themselves are :func:`leadscore.features.payload.validate_lead` (the pyfunc and
 `criteria check` run the same); here its problems become the API's ``{loc, msg, type}`` entries,
-located under ``body`` (and ``leads``, index, in a batch).
+located under ``body`` (and ``leads``, index, in a batch). The routes pass the per-lead event
+limit (``LEADSCORE_MAX_EVENTS``), which the 422 names.
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from typing import Any
 
 import pydantic_core
 
-from leadscore.features.payload import LeadError, LeadPayloadBase, Loc, ParsedLead, validate_lead
+from leadscore.features.payload import (
+    LeadError,
+    LeadPayloadBase,
+    Loc,
+    ParsedLead,
+    Problem,
+    validate_lead,
+)
+
+MAX_EVENTS_SETTING = "LEADSCORE_MAX_EVENTS"
 
 
 class BodyError(ValueError):
@@ -31,9 +41,22 @@ def json_body(body: bytes) -> Any:
         raise BodyError([problem]) from None
 
 
-def parse_lead(model: type[LeadPayloadBase], data: Any, prefix: Loc = ("body",)) -> ParsedLead:
-    """Validate one lead body; raise :class:`BodyError` with every problem under `prefix`."""
+def parse_lead(
+    model: type[LeadPayloadBase],
+    data: Any,
+    prefix: Loc = ("body",),
+    max_events: int | None = None,
+) -> ParsedLead:
+    """Validate one lead body (at most `max_events` events; None: any number); raise
+    :class:`BodyError` with every problem under `prefix`."""
     try:
-        return validate_lead(model, data)
+        return validate_lead(model, data, max_events=max_events)
     except LeadError as exc:
-        raise BodyError([p.to_dict(prefix) for p in exc.problems]) from None
+        raise BodyError([_entry(p, prefix) for p in exc.problems]) from None
+
+
+def _entry(problem: Problem, prefix: Loc) -> dict[str, Any]:
+    entry = problem.to_dict(prefix)
+    if problem.type == "too_many_events":  # the operator's knob, named for the client to quote
+        entry["msg"] += f" ({MAX_EVENTS_SETTING})"
+    return entry

@@ -15,6 +15,8 @@ from tests.conftest import examples
 from tests.serving.conftest import ClientFactory, TestClient
 from tests.serving.leads import example
 
+JSON = {"Content-Type": "application/json"}  # raw bodies are sent as JSON (415 otherwise)
+
 Edit = Callable[[dict[str, Any]], Any]
 
 
@@ -101,7 +103,7 @@ def test_each_class_of_bad_input_is_422_with_its_field(
     ],
 )
 def test_malformed_bodies(toy_client: TestClient, raw: bytes, message: str) -> None:
-    response = toy_client.post("/v1/score", content=raw)
+    response = toy_client.post("/v1/score", content=raw, headers=JSON)
     assert response.status_code == 422
     assert message in json.dumps(response.json()["detail"])
 
@@ -167,7 +169,7 @@ def test_oversize_bodies_are_413(make_client: ClientFactory, toy_model_dir: Path
         for start in range(0, len(text), 1000):
             yield text[start : start + 1000]
 
-    streamed = client.post("/v1/score", content=chunks())
+    streamed = client.post("/v1/score", content=chunks(), headers=JSON)
     assert streamed.status_code == 413
     assert client.post("/v1/score", json=example() | {"events": []}).status_code == 200
 
@@ -223,7 +225,125 @@ def test_no_malformed_request_gets_a_500(
                 node[path[-1]] = value
         except (KeyError, IndexError, TypeError):
             continue  # an earlier edit changed the shape
-    response = toy_client.post("/v1/score", content=json.dumps(body))
+    response = toy_client.post("/v1/score", content=json.dumps(body), headers=JSON)
     assert response.status_code in (200, 422), (response.status_code, response.text, body)
     if response.status_code == 422:
         assert response.json()["detail"]
+
+
+# ---------------------------------------------------------------------------------------------
+# strict input (issue 14): booleans are not numbers, numbers are not timestamps, bounded sizes
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "loc", "message"),
+    [
+        ("events.0.page_views", True, ["body", "events", 0, "page_views"],
+         "expected a number, got a boolean"),
+        ("events.20.value", False, ["body", "events", 20, "value"],
+         "expected a number, got a boolean"),
+        ("lead.created_at", 1772355600, ["body", "lead", "created_at"],
+         "expected an ISO-8601 date or timestamp string, got a number"),
+        ("as_of", 1.7e9, ["body", "as_of"],
+         "expected an ISO-8601 date or timestamp string, got a number"),
+        ("events.3.timestamp", "1772355600", ["body", "events", 3, "timestamp"],
+         "expected an ISO-8601 date or timestamp string"),
+    ],
+)  # fmt: skip
+def test_booleans_are_not_numbers_and_numbers_not_timestamps(
+    toy_client: TestClient, path: str, value: Any, loc: list[Any], message: str
+) -> None:
+    body = example()
+    _set(path, value)(body)
+    response = toy_client.post("/v1/score", json=body)
+    assert response.status_code == 422, response.text
+    ((problem),) = response.json()["detail"]
+    assert problem["loc"] == loc and message in problem["msg"]
+
+
+def test_crm_spellings_that_are_read(toy_client: TestClient) -> None:
+    body = example()
+    body["lead"] |= {"budget_confirmed": "TRUE", "budget_amount": "12500.50"}
+    body["events"][1]["page_views"] = "4"
+    assert toy_client.post("/v1/score", json=body).status_code == 200
+    body["lead"]["budget_confirmed"] = 1
+    response = toy_client.post("/v1/score", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "lead", "budget_confirmed"]
+
+
+def test_a_megabyte_value_is_refused_and_not_echoed(toy_client: TestClient) -> None:
+    for entity, key in (("account", "industry"), ("account", "crm_segment")):
+        body = example()
+        body[entity][key] = "x" * 1_000_000
+        response = toy_client.post("/v1/score", json=body)
+        assert response.status_code == 422
+        ((problem),) = response.json()["detail"]
+        assert problem["loc"] == ["body", entity, key]
+        assert problem["msg"] == "String should have at most 1000 characters (got 1000000)"
+        assert len(response.content) < 1_000
+
+
+def test_the_event_limit_is_named_by_parse_lead(toy_client: TestClient) -> None:
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.payload import payload_model
+    from leadscore.serving.api.bodies import BodyError, parse_lead
+
+    model, body = payload_model(load_feature_config()), example()
+    assert len(parse_lead(model, body, max_events=21).events) == 21
+    with pytest.raises(BodyError) as info:
+        parse_lead(model, body, ("body", "leads", 4), max_events=20)
+    assert info.value.errors == [
+        {"loc": ["body", "leads", 4, "events"], "type": "too_many_events",
+         "msg": "21 events; at most 20 per lead (LEADSCORE_MAX_EVENTS)"}
+    ]  # fmt: skip
+
+
+def test_the_event_limit_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from leadscore.serving.settings import Settings
+
+    assert Settings().max_events == 5000
+    monkeypatch.setenv("LEADSCORE_MAX_EVENTS", "12")
+    assert Settings().max_events == 12
+    with pytest.raises(ValidationError):
+        Settings(max_events=0)
+
+
+def test_the_event_limit_at_the_api(make_client: ClientFactory, toy_model_dir: Path) -> None:
+    client = make_client(model_uri=str(toy_model_dir), max_events=21)
+    client.headers["X-API-Key"] = "score-key-1"
+    assert len(example()["events"]) == 21
+    assert client.post("/v1/score", json=example()).status_code == 200
+    over = example()
+    over["events"].append(over["events"][0] | {"event_id": "evt-022"})
+    response = client.post("/v1/score", json=over)
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["body", "events"], "type": "too_many_events",
+         "msg": "22 events; at most 21 per lead (LEADSCORE_MAX_EVENTS)"}
+    ]  # fmt: skip
+    batch = client.post("/v1/score/batch", json={"leads": [example(), over]})
+    assert batch.status_code == 422
+    assert [d["loc"] for d in batch.json()["detail"]] == [["body", "leads", 1, "events"]]
+
+
+def test_the_openapi_document_states_the_rules_and_limits(
+    make_client: ClientFactory, toy_model_dir: Path
+) -> None:
+    client = make_client(model_uri=str(toy_model_dir), max_events=77)
+    doc = client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    lead = schemas["LeadPayload"]
+    assert lead["properties"]["events"]["maxItems"] == 77
+    for rule in ("event dated after `as_of`", "`created_at` is after `as_of`",
+                 "names another lead", "77 events per lead (LEADSCORE_MAX_EVENTS)",
+                 "1000 characters for every string"):  # fmt: skip
+        assert rule in lead["description"], rule
+    score_body = doc["paths"]["/v1/score"]["post"]["requestBody"]["description"]
+    assert "an event dated after as_of" in score_body and "another lead" in score_body
+    event = schemas["Event"]["properties"]
+    assert {"type": "string", "maxLength": 1000} in event["subtype"]["anyOf"]
+    assert {"type": "string", "format": "date-time"} in event["timestamp"]["anyOf"]
+    assert {"type": "boolean"} not in event["value"]["anyOf"]
