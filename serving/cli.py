@@ -95,12 +95,23 @@ def score(
                       markup=False)  # fmt: skip
 
 
+KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: one per CPU core).")
+    ] = None,
 ) -> None:
-    """Run the scoring API (settings from LEADSCORE_* variables; see the docs' API page)."""
+    """Run the scoring API (settings from LEADSCORE_* variables; see the docs' API page).
+
+    One worker process per core by default (each scores on its own core; the metrics of all
+    of them are added up). Idle keep-alive connections close after 5 s, a request's headers must
+    arrive within LEADSCORE_HEADER_TIMEOUT_SECONDS; each worker takes at most
+    LEADSCORE_MAX_CONNECTIONS connections at once (503 above).
+    """
     import atexit
     import os
     import shutil
@@ -121,14 +132,28 @@ def serve(
         raise UsageProblem(f"bad service settings: {problems}") from None
     secret = settings.api_keys.get_secret_value() if settings.api_keys else None
     KeyRing.from_sources(secret, settings.api_keys_file)  # bad keys stop here, not at start-up
+    workers = workers or os.cpu_count() or 1
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # each worker is a process: Prometheus metrics are added up across them from files
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="leadscore-metrics-")
         atexit.register(shutil.rmtree, os.environ[MULTIPROC_ENV], ignore_errors=True)
     note(f"serving {settings.model_uri} on http://{host}:{port} ({workers} worker(s))")
     uvicorn.run(
-        "leadscore.serving.api:create_app", factory=True, host=host, port=port, workers=workers
-    )
+        "leadscore.serving.api:create_app", factory=True, host=host, port=port, workers=workers,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS, limit_concurrency=settings.max_connections,
+        http=_http_protocol(),
+    )  # fmt: skip
+
+
+def _http_protocol() -> str:
+    """httptools with a deadline for request headers (`uvicorn[standard]`); uvicorn's own
+    choice when httptools is missing (then nothing bounds slow headers but the connection
+    limit)."""
+    try:
+        from leadscore.serving.api.server import PROTOCOL
+    except ImportError:
+        return "auto"
+    return PROTOCOL
 
 
 class ServiceError(LeadscoreError):
@@ -157,11 +182,11 @@ def try_lead(
     key = os.environ.get("LEADSCORE_DEMO_KEY") or f"demo-{secrets.token_hex(8)}"
     env = os.environ | {"LEADSCORE_API_KEYS": f"{key}:score+admin"}
     port = _free_port()
-    cmd = [sys.executable, "-m", "leadscore", "serve", "--port", str(port)]
+    cmd = [sys.executable, "-m", "leadscore", "serve", "--port", str(port), "--workers", "1"]
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(server, base, timeout)
+        _wait_ready(server, base, timeout, key)
         status, answer = _post(f"{base}/v1/score?explain={str(explain).lower()}", body, key)
     finally:
         server.terminate()
@@ -190,9 +215,9 @@ def _free_port() -> int:
         return port
 
 
-def _wait_ready(server: subprocess.Popen[bytes], base: str, timeout: float) -> None:
+def _wait_ready(server: subprocess.Popen[bytes], base: str, timeout: float, key: str) -> None:
     """Poll /readyz until a model is served; fail at once when the service says it cannot load
-    one, or when it exits."""
+    one, or when it exits. `key` has the admin scope: /readyz then gives the reason in full."""
     import json
     import time
     import urllib.error
@@ -202,7 +227,8 @@ def _wait_ready(server: subprocess.Popen[bytes], base: str, timeout: float) -> N
     while True:  # bounded by the deadline
         reason = None
         try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+            ready = urllib.request.Request(f"{base}/readyz", headers={"X-API-Key": key})
+            with urllib.request.urlopen(ready, timeout=2) as r:
                 if json.loads(r.read()).get("ready"):
                     return
         except urllib.error.HTTPError as exc:  # 503: not ready, with the reason

@@ -13,6 +13,9 @@
 * ``LEADSCORE_API_KEYS`` (``KEY:SCOPE[+SCOPE],...``) and/or ``LEADSCORE_API_KEYS_FILE``
   (:mod:`leadscore.serving.auth`);
 * ``LEADSCORE_MAX_BATCH`` (1000 leads) and ``LEADSCORE_MAX_BODY_BYTES`` (10 MiB): 413 above;
+* ``LEADSCORE_MAX_EVENTS`` (5000): events per lead, 422 above (counted before any event is
+  validated); every string of a body is also bounded (1000 characters,
+  :data:`leadscore.features.payload.MAX_STRING_LENGTH`);
 * ``LEADSCORE_TOP_REASONS`` (3): positive and negative reasons returned per lead;
 * ``LEADSCORE_RELOAD_INTERVAL_SECONDS`` (60): how often the model watcher looks for a new
   champion;
@@ -31,6 +34,17 @@
   removing a key then signs everyone out. Set it when the keys file (whose digests would let
   its reader forge a session) is readable by more people than the keys themselves, or to keep
   sessions across key changes; every worker must get the same value.
+* ``LEADSCORE_REQUEST_TIMEOUT_SECONDS`` (30): the time budget of one scoring request (parsing,
+  validation and scoring of a large body or a batch, which run on a worker thread); over it the
+  client gets 503. The thread cannot be stopped and finishes in the background: the budget bounds
+  the client's wait, not the CPU spent;
+* ``LEADSCORE_BODY_TIMEOUT_SECONDS`` (10): a request body must have arrived this long after the
+  application starts reading it, else 408 and the connection is closed (slow senders);
+* ``LEADSCORE_HEADER_TIMEOUT_SECONDS`` (10): a request's headers must arrive this long after the
+  connection opens or the previous response ends, else the connection is closed
+  (:mod:`leadscore.serving.api.server`; read by each ``leadscore serve`` worker);
+* ``LEADSCORE_MAX_CONNECTIONS`` (1000): open connections per worker process (uvicorn's
+  ``limit_concurrency``, read by ``leadscore serve``); above it new requests get 503.
 
 The default config files follow ``LEADSCORE_CONFIG_DIR`` like the rest of leadscore (the
 packaged defaults when unset; `leadscore init` writes editable copies).
@@ -69,6 +83,7 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = None
     max_batch: int = Field(1000, ge=1)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_events: int = Field(5000, ge=1)
     top_reasons: int = Field(3, ge=0, le=50)
     reload_interval_seconds: float = Field(60.0, gt=0)
     store_url: str = DEFAULT_STORE_URL
@@ -78,6 +93,11 @@ class Settings(BaseSettings):
     sla_file: Path | None = None
     handoff_file: Path | None = None
     session_secret: SecretStr | None = None
+    # hardening (issue 14): time budgets and the connection bound
+    request_timeout_seconds: float = Field(30.0, gt=0)
+    body_timeout_seconds: float = Field(10.0, gt=0)
+    max_connections: int = Field(1000, ge=1)
+    header_timeout_seconds: float = Field(10.0, gt=0)
 
     @property
     def criteria_path(self) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -16,13 +16,16 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from leadscore.serving.api.bodies import BodyError
 from leadscore.serving.api.handoffs import Loop, open_loop
 from leadscore.serving.api.handoffs import router as handoff_router
-from leadscore.serving.api.metrics import Metrics
+from leadscore.serving.api.metrics import DISCONNECTED, METHODS, OTHER_METHOD, Metrics
 from leadscore.serving.api.openapi import build_openapi
 from leadscore.serving.api.routes import router
 from leadscore.serving.api.service import ModelHolder, ModelRefused, build_served
@@ -54,53 +57,130 @@ def _version() -> str:
         return "0"
 
 
-class RequestGuard:
-    """Pure ASGI middleware: refuse bodies over the limit (413) and record every request's
-    route template, status and latency."""
+class BodyTimeout(HTTPException):
+    """The request body did not arrive within the body timeout (408; the connection closes)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics):
+    def __init__(self, seconds: float):
+        super().__init__(
+            status.HTTP_408_REQUEST_TIMEOUT,
+            detail=f"the request body did not arrive within {seconds:g} s",
+            headers={"Connection": "close"},
+        )
+
+
+class _Exchange:
+    """One request as the guard sees it: the body read so far, the response status, whether
+    the client went away."""
+
+    def __init__(self, receive: Receive, send: Send, limit: int, body_seconds: float):
+        self._receive, self._send = receive, send
+        self.limit, self.body_seconds = limit, body_seconds
+        self.seen = 0
+        self.status = 500
+        self.started = False
+        self.completed = False
+        self.body_done = False
+        self.disconnected = False
+        self._deadline: float | None = None
+
+    async def receive(self) -> Message:
+        """The next request message: 413 over the size limit, 408 past the body deadline
+        (counted from the first read), and a note when the client went away."""
+        if self.body_done or self.disconnected:  # waiting for a disconnect: no deadline
+            message = await self._receive()
+        else:
+            if self._deadline is None:
+                self._deadline = anyio.current_time() + self.body_seconds
+            with anyio.move_on_after(self._deadline - anyio.current_time()) as wait:
+                message = await self._receive()
+            if wait.cancelled_caught:
+                raise BodyTimeout(self.body_seconds)
+        if message["type"] == "http.disconnect":
+            self.disconnected = not self.completed
+        elif message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            self.body_done = not message.get("more_body", False)
+            if self.seen > self.limit:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, _too_big(self.limit))
+        return message
+
+    async def send(self, message: Message) -> None:
+        """Pass a response message on, noting the status."""
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = int(message["status"])
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.completed = True
+        await self._send(message)
+
+
+def _too_big(limit: int) -> str:
+    return f"request body over {limit:,} bytes"
+
+
+class RequestGuard:
+    """Pure ASGI middleware around every request: an unknown method gets 405, a body over the
+    limit 413, a body that does not arrive within the body timeout 408; a client that goes away
+    is logged in one line (no traceback) and counted with status 499; every request's route
+    template, method and status are recorded (from fixed sets: see the metrics module)."""
+
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, body_timeout: float = 10.0
+    ):
         self.app = app
         self.limit = max_body_bytes
         self.metrics = metrics
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        state = {"status": 500}
-
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                state["status"] = int(message["status"])
-            await send(message)
-
-        seen = 0
-
-        async def receive_within_limit() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self._too_big)
-            return message
-
+        exchange = _Exchange(receive, send, self.limit, self.body_timeout)
         try:
-            if self._declared_length(scope) > self.limit:
-                response = JSONResponse({"detail": self._too_big}, status_code=413)
-                await response(scope, receive, send_and_note)
-                return
-            await self.app(scope, receive_within_limit, send_and_note)
+            await self._handle(scope, exchange)
+        except _GONE as exc:
+            if not exchange.disconnected:
+                raise
+            log.debug("after the client went away: %r", exc)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
+            code = exchange.status
+            if exchange.disconnected:
+                code = DISCONNECTED
+                log.info(
+                    "client went away before the response: %s %s (%d body bytes read)",
+                    _method(scope), template, exchange.seen,
+                )  # fmt: skip
             elapsed = time.perf_counter() - started
-            self.metrics.observe(template, scope.get("method", ""), state["status"], elapsed)
+            self.metrics.observe(template, scope.get("method", ""), code, elapsed)
 
-    @property
-    def _too_big(self) -> str:
-        return f"request body over {self.limit:,} bytes"
+    async def _handle(self, scope: Scope, exchange: _Exchange) -> None:
+        if scope.get("method") not in METHODS:
+            # before routing: no route sees (and no label counts) an arbitrary method name
+            await self._answer(scope, exchange, 405, "method not allowed", {"Allow": _ALLOW})
+        elif self._declared_length(scope) > self.limit:
+            await self._answer(scope, exchange, 413, _too_big(self.limit))
+        else:
+            try:
+                await self.app(scope, exchange.receive, exchange.send)
+            except BodyTimeout as exc:  # raised where no handler turned it into a response
+                if exchange.started:
+                    raise
+                await self._answer(scope, exchange, exc.status_code, exc.detail, exc.headers)
+
+    @staticmethod
+    async def _answer(
+        scope: Scope,
+        exchange: _Exchange,
+        code: int,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        response = JSONResponse({"detail": detail}, status_code=code, headers=headers)
+        await response(scope, exchange.receive, exchange.send)
 
     @staticmethod
     def _declared_length(scope: Scope) -> int:
@@ -111,6 +191,17 @@ class RequestGuard:
                 except ValueError:
                     return 0
         return 0
+
+
+_ALLOW = "GET, HEAD, POST"  # every method a route of this service answers
+# what reading or answering a request raises once its client has gone
+_GONE = (ClientDisconnect, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
+         anyio.EndOfStream)  # fmt: skip
+
+
+def _method(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in METHODS else OTHER_METHOD
 
 
 def _error_list(errors: Any) -> list[dict[str, Any]]:
@@ -128,6 +219,19 @@ async def _body_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse({"detail": _error_list(exc.errors())}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """HTTP errors as FastAPI answers them, except its 400 for a JSON body that is not even
+    UTF-8 text (the handoff routes' bodies, parsed by FastAPI): that becomes the 422 every other
+    malformed body gets."""
+    assert isinstance(exc, StarletteHTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        problem = {"loc": ["body"], "msg": f"invalid JSON: not UTF-8 text (byte {cause.start})",
+                   "type": "json_invalid"}  # fmt: skip
+        return JSONResponse({"detail": [problem]}, status_code=422)
+    return await http_exception_handler(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -194,6 +298,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.to_thread.run_sync(install_model, app, settings.model_uri)
     loop: Loop = await anyio.to_thread.run_sync(open_loop, settings)
     app.state.loop = loop
+    if loop.recorder is not None:
+        loop.recorder.on_pass = app.state.metrics.watch_recorder(loop.recorder.counts)
     watcher: ModelWatcher = app.state.watcher
     try:
         async with anyio.create_task_group() as tasks:
@@ -227,8 +333,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
         metrics=app.state.metrics,
+        body_timeout=settings.body_timeout_seconds,
     )
     app.add_exception_handler(BodyError, _body_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
 

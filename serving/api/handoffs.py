@@ -2,7 +2,8 @@
 
 The store is opened by the app's lifespan (:func:`open_loop`); a store that cannot be opened
 leaves scoring up and answers these routes 503 with the reason. Feedback is committed before the
-201 is sent: an acknowledged verdict is in the database.
+201 is sent: an acknowledged verdict is in the database. Bodies must be sent as JSON
+(`Content-Type: application/json`; 415 otherwise).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from leadscore.serving.api.handoff_schemas import (
     OutcomeIn,
     OutcomeOut,
 )
+from leadscore.serving.api.routes import JsonContent
+from leadscore.serving.api.schemas import error_responses
 from leadscore.serving.auth import FeedbackKey
 from leadscore.serving.settings import Settings
 from leadscore.serving.sla import SlaConfig, due_at, load_sla
@@ -45,17 +48,18 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["handoffs"])
 _FUTURE_SLACK = timedelta(minutes=5)  # clocks differ; beyond this a "future" moment is an error
 LeadId = Annotated[str, Path(min_length=1, max_length=200, description="The lead's id.")]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No API key, or an unknown one."},
-    403: {"description": "The API key lacks the `feedback` scope."},
-    404: {"description": "The lead has no handoff record."},
-    422: {"description": "The body breaks the contract: `detail` lists each field and why."},
-    503: {"description": "The handoff store is not available (the reason is given)."},
+_ERRORS = {
+    401: "No API key, or an unknown one.",
+    403: "The API key lacks the `feedback` scope.",
+    404: "The lead has no handoff record.",
+    415: "The body is not JSON: `Content-Type` must be `application/json`.",
+    422: "The body breaks the contract: `detail` lists each field and why.",
+    503: "The handoff store is not available (the reason is given).",
 }
 
 
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: _ERRORS[code] for code in codes}
+def _responses(*codes: int) -> dict[int | str, Any]:
+    return error_responses(_ERRORS, *codes)
 
 
 @dataclass
@@ -199,11 +203,12 @@ def _not_future(name: str, value: datetime | None, now: datetime) -> None:
 
 @router.post(
     "/v1/leads/{lead_id}/feedback", status_code=http.HTTP_201_CREATED,
-    response_model=FeedbackOut, responses=_responses(401, 403, 404, 422, 503),
+    response_model=FeedbackOut, responses=_responses(401, 403, 404, 415, 422, 503),
     summary="Record a rep's verdict (accepted / rejected with a reason) on a handed-over lead",
 )  # fmt: skip
 def post_feedback(
     _key: FeedbackKey,
+    _json: JsonContent,
     lead_id: LeadId,
     body: FeedbackIn,
     loop: Open,
@@ -256,10 +261,12 @@ def get_feedback(_key: FeedbackKey, lead_id: LeadId, loop: Open) -> list[Feedbac
 
 @router.post(
     "/v1/leads/{lead_id}/outcome", response_model=OutcomeOut,
-    responses=_responses(401, 403, 404, 422, 503),
+    responses=_responses(401, 403, 404, 415, 422, 503),
     summary="Record what became of a handed-over lead (SQL, won, lost)",
 )  # fmt: skip
-def post_outcome(_key: FeedbackKey, lead_id: LeadId, body: OutcomeIn, loop: Open) -> OutcomeOut:
+def post_outcome(
+    _key: FeedbackKey, _json: JsonContent, lead_id: LeadId, body: OutcomeIn, loop: Open
+) -> OutcomeOut:
     """Set the given outcome dates (the others are kept)."""
     now = datetime.now(UTC)
     for name in ("sql_at", "won_at", "lost_at"):

@@ -2,13 +2,21 @@
 
 * ``leadscore_requests_total{route,method,status}`` and
   ``leadscore_request_duration_seconds{route,method,status}``: every request, by route
-  template (``/v1/score``, never a raw path) and status;
+  template (``/v1/score``, never a raw path; ``unmatched`` when no route matched), method
+  (one of :data:`METHODS`, any other is ``other``) and status; a client that went away before
+  its response is counted with status ``499`` (nginx's "client closed request"). Every label
+  comes from a fixed set, so no client can grow the exposition;
 * ``leadscore_scores_total{tier}``: scored leads by tier;
 * ``leadscore_model_info{name,version,alias}``: 1 for the served model;
 * ``leadscore_model_checks_total{result}``: model watcher checks (swapped, refused, ...);
 * ``leadscore_handoffs_waiting``, ``leadscore_handoffs_breached`` (waiting, untouched, past the
   SLA deadline) and ``leadscore_handoff_acceptance_rate{tier}``: read from the handoff store at
-  scrape time, so several workers report the store's numbers once instead of adding them up.
+  scrape time, so several workers report the store's numbers once instead of adding them up;
+* ``leadscore_handoff_records_submitted_total``, ``..._written_total``, ``..._dropped_total``
+  (over the queue bound), ``leadscore_handoff_record_failures_total`` (write attempts the store
+  refused; retried) and ``leadscore_handoff_records_queued``: the handoff recorder's counts,
+  pushed by its writer thread after each pass and at scrape time (each worker has a recorder,
+  so with several workers they are added up like the request counters).
 
 With several workers (``leadscore serve --workers N``) each worker is a process; the serve
 command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory and `/metrics` then adds up
@@ -18,8 +26,9 @@ every worker's values.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,6 +43,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+OTHER_METHOD = "other"
+DISCONNECTED = 499  # nginx's "client closed request": the client left before its response
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -70,6 +82,63 @@ class StoreGauges(Collector):
         yield rate
 
 
+class RecorderCounts(Protocol):
+    """What :meth:`Recorder.counts` returns (read without importing the store here)."""
+
+    submitted: int
+    written: int
+    dropped: int
+    failed_batches: int
+    queued: int
+
+
+class RecorderMetrics:
+    """The handoff recorder's counters as Prometheus metrics, updated from its counts (which
+    only grow) by the difference since the last update; safe from any thread."""
+
+    def __init__(self, registry: CollectorRegistry):
+        name = "leadscore_handoff_records"
+        self.submitted = Counter(
+            f"{name}_submitted", "Scores queued for the handoff store.", registry=registry
+        )
+        self.written = Counter(
+            f"{name}_written", "Handoff records committed to the store.", registry=registry
+        )
+        self.dropped = Counter(
+            f"{name}_dropped", "Queued handoff records dropped over the queue bound.",
+            registry=registry,
+        )  # fmt: skip
+        self.failures = Counter(
+            "leadscore_handoff_record_failures",
+            "Handoff record writes the store refused (the records are retried).",
+            registry=registry,
+        )
+        self.queued = Gauge(
+            f"{name}_queued", "Handoff records waiting for the writer.", registry=registry,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
+        self._lock = threading.Lock()
+        self._seen = (0, 0, 0, 0)
+        self.read: Callable[[], RecorderCounts] | None = None
+
+    def update(self) -> None:
+        """Bring the metrics up to the recorder's counts (no-op without a recorder)."""
+        read = self.read
+        if read is None:
+            return
+        with self._lock:
+            counts = read()
+            now = (counts.submitted, counts.written, counts.dropped, counts.failed_batches)
+            for counter, before, after in zip(
+                (self.submitted, self.written, self.dropped, self.failures), self._seen, now,
+                strict=True,
+            ):  # fmt: skip
+                if after > before:
+                    counter.inc(after - before)
+            self._seen = now
+            self.queued.set(counts.queued)
+
+
 class Metrics:
     """The app's metrics; one instance per app (tests build many apps in one process)."""
 
@@ -94,7 +163,7 @@ class Metrics:
             "leadscore_model_info", "The served model (value 1).", ["name", "version", "alias"],
             registry=self.registry, multiprocess_mode="liveall",
         )  # fmt: skip
-
+        self.recorder = RecorderMetrics(self.registry)
         self.store: StoreGauges | None = None
 
     def watch_store(self, read: Callable[[], dict[str, Any] | None]) -> None:
@@ -102,9 +171,17 @@ class Metrics:
         self.store = StoreGauges(read)
         self.registry.register(self.store)
 
+    def watch_recorder(self, read: Callable[[], RecorderCounts]) -> Callable[[], None]:
+        """Report the handoff recorder's counts (`read` returns them); returns the function
+        that brings the metrics up to date, for the recorder to call after each pass (they are
+        also brought up to date at every scrape)."""
+        self.recorder.read = read
+        self.recorder.update()
+        return self.recorder.update
+
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one finished request."""
-        labels = (route, method, str(status))
+        """Count one finished request (an unknown method is counted as ``other``)."""
+        labels = (route, method if method in METHODS else OTHER_METHOD, str(status))
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
 
@@ -115,6 +192,7 @@ class Metrics:
 
     def render(self) -> bytes:
         """The text exposition format; all workers' values in multiprocess mode."""
+        self.recorder.update()
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)

@@ -7,6 +7,7 @@ at startup (:mod:`leadscore.serving.api.openapi`) rather than declared here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -17,6 +18,25 @@ Scalar = bool | int | float | str | None
 
 class _Out(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class ErrorItem(_Out):
+    """One problem with a request: where (``body``, keys, list indices), what, and its kind."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(_Out):
+    """Every error answer: one line, or (422) one entry per problem."""
+
+    detail: str | list[ErrorItem]
+
+
+def error_responses(descriptions: Mapping[int, str], *codes: int) -> dict[int | str, Any]:
+    """OpenAPI `responses` for the error codes of one route, each with :class:`ErrorOut`."""
+    return {code: {"description": descriptions[code], "model": ErrorOut} for code in codes}
 
 
 class ModelRef(_Out):
@@ -206,6 +226,21 @@ class ThresholdInfo(_Out):
     tier_cuts: dict[str, float]
 
 
+class Integrity(_Out):
+    """Whether the served model's files matched their SHA-256 digests before it was loaded."""
+
+    status: Literal["verified", "unverified"] = Field(
+        description="verified: every file matched; unverified: the version has no digests "
+        "(registered before leadscore 0.3.0) and was loaded with a warning."
+    )
+    source: str | None = Field(
+        None, description="What the files were checked against: `registry tag` (the version's "
+        "leadscore.digests tag, the trusted copy) or `digests.json` (beside the files)."
+    )  # fmt: skip
+    files: int | None = Field(None, description="Files checked.")
+    detail: str | None = Field(None, description="Why the model is unverified.")
+
+
 class ModelInfo(_Out):
     """The served model."""
 
@@ -227,6 +262,9 @@ class ModelInfo(_Out):
         "totals as of an export): the test metrics are then optimistic; `caveats` says why.",
     )
     caveats: list[str] = Field(default_factory=list)
+    integrity: Integrity | None = Field(
+        None, description="The digests check of the model's files when it was loaded."
+    )
     sql_criteria: dict[str, str]
     features: list[FeatureInfo]
 
@@ -238,8 +276,13 @@ class Health(_Out):
 
 
 class Readiness(_Out):
-    """Readiness: whether a model is loaded (and why not)."""
+    """Readiness: whether a model is loaded, which one, and why not (in full with an admin
+    key only: the reason can name the server's files)."""
 
-    ready: bool
-    model: ModelRef | None = None
-    error: str | None = None
+    ready: bool = Field(description="A model is loaded and scoring.")
+    model: ModelRef | None = Field(None, description="The served model (name, version, alias).")
+    error: str | None = Field(
+        None,
+        description="Why no model (or no newer version) is served: `loading`, or a fixed "
+        "phrase without an admin key, the full reason with one.",
+    )

@@ -10,6 +10,8 @@ it is acknowledged.
 
 If the store is unreachable the batch stays queued and is retried; above ``max_queue``
 records the oldest are dropped and counted (``leadscore_handoff_records_dropped_total``).
+:meth:`Recorder.counts` says what it has done; ``on_pass`` (when set) is called by the writer
+thread after each pass, to push those counts to the metrics.
 """
 
 from __future__ import annotations
@@ -46,6 +48,18 @@ class RecorderStats:
     dropped: int = 0
 
 
+@dataclass(frozen=True)
+class RecorderCounts:
+    """A snapshot of the recorder: scores queued so far, written, dropped (over the queue bound),
+    failed write attempts (retried) and records waiting now."""
+
+    submitted: int
+    written: int
+    dropped: int
+    failed_batches: int
+    queued: int
+
+
 class Recorder:
     """Queue scores that hand leads over; a daemon thread writes them in batches."""
 
@@ -66,6 +80,7 @@ class Recorder:
         self._done = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.on_pass: Callable[[], None] | None = None  # called by the writer after each pass
 
     def wants(self, action: str) -> bool:
         """Whether a score with this recommended action is recorded (cheap; request path)."""
@@ -89,6 +104,15 @@ class Recorder:
                 self._done += 1
                 self._lock.notify_all()
 
+    def counts(self) -> RecorderCounts:
+        """What the recorder has done so far (cheap; any thread)."""
+        with self._lock:
+            return RecorderCounts(
+                submitted=self._submitted, written=self.stats.written,
+                dropped=self.stats.dropped, failed_batches=self.stats.failed_batches,
+                queued=len(self._queue),
+            )  # fmt: skip
+
     def start(self) -> None:
         """Start the writer thread."""
         self._thread = threading.Thread(target=self._run, name="handoff-recorder", daemon=True)
@@ -100,6 +124,7 @@ class Recorder:
         if self._thread is not None:
             self._thread.join(timeout)
         self._write()  # anything queued after the thread's last pass
+        self._report()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until every score submitted so far is written (or dropped); False on
@@ -111,6 +136,15 @@ class Recorder:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self._write()
+            self._report()
+
+    def _report(self) -> None:
+        if self.on_pass is None:
+            return
+        try:
+            self.on_pass()
+        except Exception:  # the metrics must never stop the writer
+            log.exception("could not report the recorder's counts")
 
     def _write(self) -> None:
         with self._lock:

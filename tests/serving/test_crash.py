@@ -77,7 +77,8 @@ def test_every_acknowledged_verdict_survives_kill_9(store_url: str, toy_model_di
         "LEADSCORE_MODEL_URI": str(toy_model_dir), "LEADSCORE_API_KEYS": f"{KEY}:feedback",
         "LEADSCORE_STORE_URL": store_url, "LEADSCORE_RELOAD_INTERVAL_SECONDS": "3600",
     }  # fmt: skip
-    cmd = [sys.executable, "-m", "leadscore", "serve", "--port", str(port)]
+    # one worker: the process killed is the one that serves (serve defaults to one per core)
+    cmd = [sys.executable, "-m", "leadscore", "serve", "--port", str(port), "--workers", "1"]
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     acked: list[int] = []

@@ -130,7 +130,7 @@ def test_broken_version_is_refused_and_the_old_one_keeps_serving(
     assert after.status_code == 200
     assert after.json()["model"]["version"] == "1"
     assert after.json()["mql_probability"] == before["mql_probability"]
-    ready = client.get("/readyz").json()
+    ready = client.get("/readyz", headers={"X-API-Key": ADMIN_KEY}).json()
     assert ready["ready"] is True and "template" in ready["error"]
     model = client.get("/v1/model", headers={"X-API-Key": SCORE_KEY}).json()
     assert "template" in model["refused"]

@@ -28,7 +28,7 @@ from leadscore.serving.next_steps import (
     what_if,
 )
 from leadscore.serving.runtime import Scorer
-from tests.serving.conftest import ClientFactory
+from tests.serving.conftest import ADMIN_KEY, ClientFactory
 from tests.serving.leads import AS_OF, example, iso, random_body
 
 STEPS = load_next_steps().steps
@@ -100,6 +100,13 @@ def test_next_steps_off_is_null_and_scores_once(
         return original(self, row)
 
     monkeypatch.setattr(Scorer, "score_row", counted)
+    one_call = Scorer.score_row_explained
+
+    def counted_one_call(self: Scorer, row: Any) -> Any:
+        calls.append(str(row.get("lead_id")))
+        return one_call(self, row)
+
+    monkeypatch.setattr(Scorer, "score_row_explained", counted_one_call)
     body = example()
     off = toy_client.post("/v1/score", json=body)
     assert off.status_code == 200 and off.json()["next_steps"] is None
@@ -182,11 +189,12 @@ def test_bad_file_keeps_the_model_out(
     path = tmp_path / "steps.yaml"
     path.write_text(BAD_FILE)
     client = make_client(model_uri=str(toy_model_dir), next_steps_file=path)
-    ready = client.get("/readyz")
+    ready = client.get("/readyz", headers={"X-API-Key": ADMIN_KEY})
     assert ready.status_code == 503
     assert f"{path}: line 7: steps.0.event.colour: unknown key" in ready.json()["error"]
     missing = make_client(model_uri=str(toy_model_dir), next_steps_file=tmp_path / "none.yaml")
-    assert "none.yaml: next-steps file not found" in missing.get("/readyz").json()["error"]
+    reason = missing.get("/readyz", headers={"X-API-Key": ADMIN_KEY}).json()["error"]
+    assert "none.yaml: next-steps file not found" in reason
 
 
 def test_openapi_documents_the_parameter(toy_client: TestClient) -> None:

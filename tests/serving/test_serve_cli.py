@@ -27,10 +27,31 @@ def test_serve_runs_the_app_factory(
 ) -> None:
     monkeypatch.setenv("LEADSCORE_API_KEYS", "k:score")
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "9123"])
+    monkeypatch.setenv("LEADSCORE_MAX_CONNECTIONS", "50")
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "9123", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert uvicorn_calls == [{"target": "leadscore.serving.api:create_app", "factory": True,
-                              "host": "0.0.0.0", "port": 9123, "workers": 1}]  # fmt: skip
+                              "host": "0.0.0.0", "port": 9123, "workers": 1,
+                              "timeout_keep_alive": 5, "limit_concurrency": 50,
+                              "http": "leadscore.serving.api.server:HeaderDeadlineProtocol"}]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(3, 3), (None, 1)])
+def test_workers_default_to_one_per_core(
+    uvicorn_calls: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    cores: int | None,
+    workers: int,
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # restored afterwards
+    result = runner.invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert uvicorn_calls[0]["workers"] == workers
+    assert f"({workers} worker(s))" in result.output
 
 
 def test_several_workers_share_metrics_through_a_directory(
