@@ -10,12 +10,14 @@ only to assemble and save what it learned. A model directory holds no pickle:
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -29,6 +31,11 @@ BOOSTER_FILE = "model.lgb"
 SCORER_FILE = "scorer.json"
 FORMAT_VERSION = 1
 TIERS = ("A", "B", "C", "D")
+# Log-odds margin within which base + sum(contributions) may differ from predict's raw score:
+# float rounding over a few thousand trees stays under 1e-12; 1e-9 leaves room to spare.
+PARITY_LOG_ODDS = 1e-9
+# LightGBM C API constants (c_api.h)
+_PREDICT_NORMAL, _PREDICT_CONTRIB, _DTYPE_FLOAT64 = 0, 3, 1
 
 
 class ScorerError(LeadscoreError, ValueError):
@@ -159,6 +166,14 @@ class Calibrator:
             logit = np.log(clipped / (1 - clipped))
             return 1.0 / (1.0 + np.exp(-(self.a * logit + self.b)))
         return raw
+
+    @property
+    def monotone(self) -> bool:
+        """Whether a higher raw probability never moves the calibrated one both ways."""
+        if self.method != "isotonic":
+            return True
+        steps = np.diff(np.asarray(self.y, dtype=np.float64))
+        return bool(np.all(steps >= 0) or np.all(steps <= 0))
 
 
 @dataclass(frozen=True)
@@ -295,13 +310,67 @@ class Scorer:
 
     def score_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Score one feature row (one-lead path)."""
-        x = self.encoding.row(row).reshape(1, -1)
+        return self._scored(row, self._predict_raw(self.encoding.row(row)))
+
+    def score_row_explained(
+        self, row: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], np.ndarray, float]:
+        """:meth:`score_row` and :meth:`contributions` of one row from one booster call.
+
+        The raw probability is the link function applied to base + sum(contributions); it
+        differs from ``predict``'s only by rounding (far below :data:`PARITY_LOG_ODDS`), so
+        when the probability lies so near a threshold or tier cut that the rounding could
+        flip the decision, the plain ``predict`` decides, as :meth:`score_row` would. A
+        booster whose link is not a plain sigmoid is asked twice.
+        """
+        x = self.encoding.row(row)
+        contrib, base = self._contributions(x)
+        scale = self._sigmoid_scale
+        if scale is None:
+            return self._scored(row, self._predict_raw(x)), contrib, base
+        log_odds = math.fsum([*contrib.tolist(), base])
+        grid = [_sigmoid(scale * (log_odds + d)) for d in (-PARITY_LOG_ODDS, 0.0, PARITY_LOG_ODDS)]
+        low, mid, high = (float(p) for p in self.calibrator(np.array(grid)))
+        threshold = self.thresholds.for_source(row.get("lead_source"))
+        # the calibrator is monotone: same decision at both ends, same for all in between
+        if self._decision(low, threshold) != self._decision(high, threshold):
+            return self._scored(row, self._predict_raw(x)), contrib, base
+        return self._scored(row, grid[1], mid), contrib, base
+
+    def _predict_raw(self, x: np.ndarray) -> float:
+        fast = self._row_predictors
+        if fast is not None:
+            return float(fast[0](x)[0])
         # One thread: LightGBM's default pool makes one-row predictions ~100x slower on a busy
         # 2-core machine, and a worker serves one request at a time anyway.
-        raw = float(np.asarray(self.booster.predict(x, num_threads=1))[0])
-        probability = float(self.calibrator(np.array([raw]))[0])
-        threshold = self.thresholds.for_source(row.get("lead_source"))
+        return float(np.asarray(self.booster.predict(x.reshape(1, -1), num_threads=1))[0])
+
+    @property
+    def _row_predictors(self) -> tuple[RowPredictor, RowPredictor] | None:
+        """The single-row fast path of this booster (probability, contributions), built once;
+        None when this LightGBM has none (then ``Booster.predict``)."""
+        cached = self.__dict__.get("_fast_cache")
+        if cached is None or cached[0] is not self.booster:  # built for another booster
+            try:
+                fast = (RowPredictor(self.booster, False), RowPredictor(self.booster, True))
+            except (AttributeError, lgb.basic.LightGBMError):
+                fast = None
+            cached = (self.booster, fast)
+            self.__dict__["_fast_cache"] = cached
+        return cast("tuple[RowPredictor, RowPredictor] | None", cached[1])
+
+    def _decision(self, probability: float, threshold: float) -> tuple[bool, str]:
         is_mql = probability >= threshold
+        return is_mql, self.tiers.tier(probability, is_mql)
+
+    def _scored(
+        self, row: Mapping[str, Any], raw: float, probability: float | None = None
+    ) -> dict[str, Any]:
+        """The one-lead answer from the raw probability (and its calibration, if known)."""
+        if probability is None:
+            probability = float(self.calibrator(np.array([raw]))[0])
+        threshold = self.thresholds.for_source(row.get("lead_source"))
+        is_mql, tier = self._decision(probability, threshold)
         age = float(row["lead_age_days"])
         return {
             "lead_id": row.get("lead_id"),
@@ -309,11 +378,22 @@ class Scorer:
             "stale": age > self.oldest_trained_age,
             "mql_probability": probability,
             "raw_probability": raw,
-            "tier": self.tiers.tier(probability, is_mql),
+            "tier": tier,
             "is_mql": bool(is_mql),
             "threshold": threshold,
             "unknown_categories": self.encoding.unseen(row),
         }
+
+    @property
+    def _sigmoid_scale(self) -> float | None:
+        """k when the booster's probability is ``1 / (1 + exp(-k * raw))`` (binary objective,
+        plain trees) and the calibrator is monotone; None otherwise (then score and
+        contributions take two calls)."""
+        cached = self.__dict__.get("_sigmoid_cache", False)
+        if cached is False:
+            cached = _binary_sigmoid(self.booster) if self.calibrator.monotone else None
+            self.__dict__["_sigmoid_cache"] = cached
+        return cast("float | None", cached)
 
     def feature(self, name: str) -> Feature:
         """A feature of this model's spec by name."""
@@ -327,9 +407,16 @@ class Scorer:
         One value per spec feature, in model input order, plus the model's base value (the
         expected raw score); contributions plus base equal the row's raw log-odds.
         """
-        x = self.encoding.row(row).reshape(1, -1)
-        out = np.asarray(self.booster.predict(x, pred_contrib=True, num_threads=1))[0]
-        return np.asarray(out[:-1], dtype=np.float64), float(out[-1])
+        return self._contributions(self.encoding.row(row))
+
+    def _contributions(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        fast = self._row_predictors
+        if fast is not None:
+            values = fast[1](x)
+        else:
+            out = self.booster.predict(x.reshape(1, -1), pred_contrib=True, num_threads=1)
+            values = np.asarray(out, dtype=np.float64)[0]
+        return values[:-1], float(values[-1])
 
     @property
     def base_value(self) -> float:
@@ -343,10 +430,86 @@ class Scorer:
 
     def probability_at(self, log_odds: float) -> float:
         """The calibrated probability of a raw log-odds score."""
-        raw = 1.0 / (1.0 + math.exp(-log_odds)) if log_odds >= -700 else 0.0
-        return float(self.calibrator(np.array([raw]))[0])
+        return float(self.calibrator(np.array([_sigmoid(log_odds)]))[0])
 
     @property
     def base_probability(self) -> float:
         """p0: the calibrated probability at the base value (where reasons start from)."""
-        return self.probability_at(self.base_value)
+        cached: float | None = self.__dict__.get("_base_probability")
+        if cached is None:
+            cached = self.probability_at(self.base_value)
+            self.__dict__["_base_probability"] = cached
+        return cached
+
+
+class RowPredictor:
+    """One row through LightGBM's single-row fast path (``LGBM_BoosterPredictForMatSingleRowFast``).
+
+    ``Booster.predict`` builds a predictor and parses its parameters on every call, which costs
+    more than the trees of a one-lead prediction; here that is done once. The same C++ code
+    predicts (one thread, all iterations up to the best one), so the output is bit-identical.
+    """
+
+    def __init__(self, booster: lgb.Booster, contrib: bool):
+        from lightgbm.basic import _LIB, _c_str, _safe_call
+
+        self._lib, self._check = _LIB, _safe_call
+        self.booster = booster  # the native config points into it: it lives as long as this
+        self.columns = booster.num_feature()
+        per_class = self.columns + 1 if contrib else 1
+        self.width = per_class * booster.num_model_per_iteration()
+        iterations = booster.best_iteration
+        handle = ctypes.c_void_p()
+        _safe_call(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(_PREDICT_CONTRIB if contrib else _PREDICT_NORMAL),
+                ctypes.c_int(0),  # start iteration
+                ctypes.c_int(iterations if iterations > 0 else -1),
+                ctypes.c_int(_DTYPE_FLOAT64),
+                ctypes.c_int32(self.columns),
+                _c_str("num_threads=1"),
+                ctypes.byref(handle),
+            )
+        )
+        self.handle = handle
+        weakref.finalize(self, _LIB.LGBM_FastConfigFree, handle)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The prediction of one encoded row (``Booster.predict(x[None])[0]``)."""
+        row = np.ascontiguousarray(x, dtype=np.float64)
+        if row.shape != (self.columns,):
+            raise ScorerError(f"a row of {row.size} features for a model of {self.columns}")
+        out = np.empty(self.width, dtype=np.float64)
+        length = ctypes.c_int64()
+        self._check(
+            self._lib.LGBM_BoosterPredictForMatSingleRowFast(
+                self.handle,
+                row.ctypes.data_as(ctypes.c_void_p),
+                ctypes.byref(length),
+                out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+            )
+        )
+        return out[: length.value]
+
+
+def _sigmoid(log_odds: float) -> float:
+    """1 / (1 + exp(-log_odds)), without overflow for very negative scores."""
+    return 1.0 / (1.0 + math.exp(-log_odds)) if log_odds >= -700 else 0.0
+
+
+def _binary_sigmoid(booster: lgb.Booster) -> float | None:
+    """The sigmoid scale of a binary booster whose contributions add up to its raw score
+    (gbdt-style sum of plain trees); None for any other objective or output."""
+    head = booster.dump_model(num_iteration=1)
+    objective = str(head.get("objective", "")).split()
+    if head.get("average_output") or not objective or objective[0] != "binary":
+        return None
+    if booster.params.get("linear_tree"):
+        return None
+    scale = 1.0
+    for option in objective[1:]:
+        name, _, value = option.partition(":")
+        if name == "sigmoid":
+            scale = float(value)
+    return scale if math.isfinite(scale) and scale > 0 else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, get_args
 
 from leadscore.features.config import FeatureConfig
@@ -103,13 +103,17 @@ def _missing_out(r: Reason) -> MissingOut:
 def _criteria_out(result: CriteriaResult) -> SqlCriteria:
     items = []
     for r in result.results:
-        observed = r.to_dict()["observed"]
-        if isinstance(observed, datetime):
+        observed = r.observed  # as CriterionResult.to_dict shows it, without building that dict
+        if isinstance(observed, date):
             observed = observed.isoformat()
         items.append(
             CriterionOut(
-                id=r.id, group=r.group, required=r.required, status=r.status,
-                value=json_value(observed), sentence=r.sentence,
+                id=r.id,
+                group=r.group,
+                required=r.required,
+                status=r.status,
+                value=json_value(observed),
+                sentence=r.sentence,
             )
         )
     return SqlCriteria(
@@ -131,12 +135,16 @@ def score_lead(
     lead, account, contact, events = parsed.lead, parsed.account, parsed.contact, parsed.events
     as_of = parsed.as_of
     row = scorer.feature_row(lead, account, contact, events, as_of)
-    scored = scorer.score_row(row)
+    if explain_it and not next_steps:  # one booster call: the score and the contributions
+        scored, contrib, base = scorer.score_row_explained(row)
+    else:  # next steps' gains are differences of plain predictions, this lead's one included
+        scored = scorer.score_row(row)
+        if explain_it:
+            contrib, base = scorer.contributions(row)
     verdict = check(served.criteria, lead_row(row, lead, account, contact))
     action = recommend(served.routing, verdict, scored["is_mql"], events, as_of)
     reasons = by_group = None
     if explain_it:
-        contrib, base = scorer.contributions(row)
         log_odds = base + float(contrib.sum())
 
         def slope() -> float:
@@ -144,9 +152,7 @@ def score_lead(
             return (up - scorer.probability_at(log_odds - _SLOPE_STEP)) / (2 * _SLOPE_STEP)
 
         p0 = scorer.base_probability
-        exp = explain(
-            scorer.spec.features, row, contrib, scored["mql_probability"], p0, top, slope
-        )
+        exp = explain(scorer.spec.features, row, contrib, scored["mql_probability"], p0, top, slope)
         reasons = Reasons(
             base_probability=p0,
             positive=[_reason_out(r) for r in exp.positive],
