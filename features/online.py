@@ -77,6 +77,7 @@ class OnlineBuilder:
             )
             for (flt, window), feats in groups.items()
         ]
+        self._sources = {f.name: str(f.source).split(".") for f in spec if f.kind == "attribute"}
 
     def row(
         self,
@@ -108,26 +109,23 @@ class OnlineBuilder:
                 item = (i, ts, ev)
                 timed.append(item)
                 by_type.setdefault(ev.get("type"), []).append(item)
+        # the events passing each filter, found once for all the windows that share the filter
+        passing: dict[Any, list[tuple[int, Mapping[str, Any]]]] = {}
         for types, conditions, window, feats in self._groups:
-            if types is None:
-                pool = timed
-            elif len(types) == 1:
-                pool = by_type.get(types[0], [])
-            else:  # keep the caller's event order: sums add in the same order as the batch path
-                pool = sorted(item for t in types for item in by_type.get(t, ()))
-            matched = [
-                (ts, ev)
-                for _, ts, ev in pool
-                if (window == "all" or _in_window(window, ts, created, as_of_ns))
-                and all(ev.get(col) in allowed for col, allowed in conditions)
-            ]
+            kept = passing.get((types, conditions))
+            if kept is None:
+                kept = passing[types, conditions] = _passing(timed, by_type, types, conditions)
+            if window == "all":
+                matched = kept
+            else:
+                matched = [item for item in kept if _in_window(window, item[0], created, as_of_ns)]
             for f in feats:
                 acc[f.name] = _aggregate(f, matched, as_of_ns)
         for f in self.spec:
             if f.kind == "age":
                 continue  # already in the row
             if f.kind == "attribute":
-                entity, column = str(f.source).split(".")
+                entity, column = self._sources[f.name]
                 value = entities[entity].get(column)
                 out[f.name] = _empty(f) if _missing(value) else _cast(f, value)
             elif f.kind == "ratio":
@@ -140,6 +138,30 @@ class OnlineBuilder:
                 value = acc[f.name]
                 out[f.name] = _empty(f) if value is None else value
         return out
+
+
+def _passing(
+    timed: list[tuple[int, int, Mapping[str, Any]]],
+    by_type: Mapping[Any, list[tuple[int, int, Mapping[str, Any]]]],
+    types: tuple[str, ...] | None,
+    conditions: tuple[tuple[str, tuple[str, ...]], ...],
+) -> list[tuple[int, Mapping[str, Any]]]:
+    """(timestamp, event) of the events of one of `types` (None: any) that meet every other
+    condition, in the caller's event order (sums add in the same order as the batch path)."""
+    if types is None:
+        pool = timed
+    elif len(types) == 1:
+        pool = by_type.get(types[0], [])
+    else:
+        pool = sorted(item for t in types for item in by_type.get(t, ()))
+    if not conditions:
+        return [(ts, ev) for _, ts, ev in pool]
+    if len(conditions) == 1:  # the common case, without a generator per event
+        ((col, allowed),) = conditions
+        return [(ts, ev) for _, ts, ev in pool if ev.get(col) in allowed]
+    return [
+        (ts, ev) for _, ts, ev in pool if all(ev.get(col) in allowed for col, allowed in conditions)
+    ]
 
 
 def _empty(f: Feature) -> Any:

@@ -353,7 +353,11 @@ def _dump(record: BaseModel | None) -> dict[str, Any]:
     if record is None:
         return {}
     data = record.model_dump()
-    return {k: _utc(v) if isinstance(v, datetime) else v for k, v in data.items()}
+    for key in record.model_extra or ():  # the declared timestamps are naive UTC already
+        value = data[key]
+        if isinstance(value, datetime):
+            data[key] = _utc(value)
+    return data
 
 
 _MODELS: dict[str, type[LeadPayloadBase]] = {}
@@ -555,7 +559,8 @@ def validate_lead(
                                     f"{event.timestamp.isoformat()} is after as_of "
                                     f"{payload.as_of.isoformat()}; a score may only use history "
                                     "up to as_of"))  # fmt: skip
-    problems += _id_problems(_dump(payload.lead), account, contact)
+    posted = {key: getattr(payload.lead, key, None) for key in ("account_id", "contact_id")}
+    problems += _id_problems(posted, account, contact)
     as_of = payload.as_of_or_now()
     created = payload.lead.created_at
     if created > as_of:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
 from leadscore.features.errors import UsageProblem
@@ -151,32 +151,37 @@ def _key_id(digest: bytes) -> str:
     return digest.hex()[:12]
 
 
-api_key_header = APIKeyHeader(name=HEADER, auto_error=False, description="An API key.")
+class ScopedKey(APIKeyHeader):
+    """The `X-API-Key` security scheme (documented as ``APIKeyHeader``) as the dependency that
+    admits a request whose key has `scope` (401 / 403 otherwise): one dependency per request
+    where a checker on top of the plain header scheme would be two."""
+
+    def __init__(self, scope: Scope):
+        super().__init__(name=HEADER, scheme_name="APIKeyHeader", auto_error=False,
+                         description="An API key.")  # fmt: skip
+        self.scope = scope
+
+    async def __call__(self, request: Request) -> ApiKey:  # type: ignore[override]
+        """The request's key (async: no I/O, so no thread-pool hand-off per request)."""
+        return admit(request.app.state.keys, request.headers.get(HEADER), self.scope)
 
 
-def require(scope: Scope) -> Callable[..., Awaitable[ApiKey]]:
-    """A dependency that admits a request whose key has `scope` (401 / 403 otherwise)."""
-
-    async def dependency(  # async: no I/O, so no thread-pool hand-off per request
-        request: Request, presented: Annotated[str | None, Security(api_key_header)]
-    ) -> ApiKey:
-        keys: KeyRing = request.app.state.keys
-        key = keys.lookup(presented) if presented else None
-        if key is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                detail=f"a valid API key is required in the {HEADER} header",
-                headers={"WWW-Authenticate": "ApiKey"},
-            )
-        if scope not in key.scopes:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, detail=f"this API key lacks the {scope!r} scope"
-            )
-        return key
-
-    return dependency
+def admit(keys: KeyRing, presented: str | None, scope: Scope) -> ApiKey:
+    """The presented key if it is one of `keys` and has `scope`; 401 or 403 otherwise."""
+    key = keys.lookup(presented) if presented else None
+    if key is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=f"a valid API key is required in the {HEADER} header",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    if scope not in key.scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"this API key lacks the {scope!r} scope"
+        )
+    return key
 
 
-ScoreKey = Annotated[ApiKey, Depends(require("score"))]
-AdminKey = Annotated[ApiKey, Depends(require("admin"))]
-FeedbackKey = Annotated[ApiKey, Depends(require("feedback"))]
+ScoreKey = Annotated[ApiKey, Security(ScopedKey("score"))]
+AdminKey = Annotated[ApiKey, Security(ScopedKey("admin"))]
+FeedbackKey = Annotated[ApiKey, Security(ScopedKey("feedback"))]

@@ -152,9 +152,10 @@ def explain(
     `context`; the points of both still count towards ``p - p0``.
     """
     points = allocate_points(contrib, p, p0, slope)
+    pts: list[float] = points.tolist()  # Python floats: indexing an array costs more
     by_group = dict.fromkeys(GROUPS, 0.0)
-    for f, pt in zip(features, points, strict=True):
-        by_group[f.group] = by_group.get(f.group, 0.0) + float(pt)
+    for f, pt in zip(features, pts, strict=True):
+        by_group[f.group] = by_group.get(f.group, 0.0) + pt
     age = row.get("lead_age_days")
     age_days = None if age is None or is_missing(age) else float(age)
     values = [json_value(row.get(f.name)) for f in features]
@@ -164,23 +165,23 @@ def explain(
         f = features[i]
         return Reason(
             feature=f.name, label=f.label, group=f.group, value=values[i],
-            points=float(points[i]), log_odds=float(contrib[i]), sentence=sentence,
+            points=pts[i], log_odds=float(contrib[i]), sentence=sentence,
         )  # fmt: skip
 
     def reason(i: int) -> Reason:
         fact = features[i].sentence(values[i], age_days)
-        return item(i, reason_sentence(fact, float(points[i])))
+        return item(i, reason_sentence(fact, pts[i]))
 
-    order = [int(i) for i in np.argsort(-points, kind="stable") if roles[i] == "reason"]
-    up = [i for i in order[:top] if points[i] > 0]
-    down = [i for i in order[::-1][:top] if points[i] < 0]
+    order = [i for i in np.argsort(-points, kind="stable").tolist() if roles[i] == "reason"]
+    up = [i for i in order[:top] if pts[i] > 0]
+    down = [i for i in order[::-1][:top] if pts[i] < 0]
     unknown = sorted(
-        (i for i, role in enumerate(roles) if role == "missing" and points[i] != 0),
-        key=lambda i: -abs(float(points[i])),
+        (i for i, role in enumerate(roles) if role == "missing" and pts[i] != 0),
+        key=lambda i: -abs(pts[i]),
     )
     context = [i for i, role in enumerate(roles) if role == "context"]
     listed = set(up) | set(down)
-    other = sum(float(points[i]) for i in order if i not in listed)
+    other = sum(pts[i] for i in order if i not in listed)
     return Explanation(
         base_probability=p0,
         positive=tuple(reason(i) for i in up),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,13 +52,18 @@ class HandRaiser(BaseModel):
     outcome: tuple[str, ...] = ()
     label: str | None = None  # how the reason names it (default: the type in words)
 
-    def matches(self, event: Mapping[str, Any]) -> bool:
-        """Whether one canonical event record is this kind of hand-raise (the feature spec's
-        own event filter decides)."""
+    @cached_property
+    def event_filter(self) -> EventFilter:
+        """The feature spec's own event filter for this kind of event (built once)."""
         return EventFilter(
             type=(self.type,), subtype=self.subtype, channel=self.channel,
             direction=self.direction, outcome=self.outcome,
-        ).matches(event)  # fmt: skip
+        )  # fmt: skip
+
+    def matches(self, event: Mapping[str, Any]) -> bool:
+        """Whether one canonical event record is this kind of hand-raise (the feature spec's
+        own event filter decides)."""
+        return self.event_filter.matches(event)
 
     def describe(self, event: Mapping[str, Any]) -> str:
         """Plain words for a matching event: the label, else its subtype or type."""
@@ -80,6 +86,15 @@ class RoutingConfig(BaseModel):
     def _version_as_text(cls, value: Any) -> Any:
         number = isinstance(value, int | float) and not isinstance(value, bool)
         return str(value) if number else value
+
+    @cached_property
+    def raisers_by_type(self) -> dict[str, tuple[HandRaiser, ...]]:
+        """The hand-raisers by event type, in file order (an event is tried only against the
+        raisers of its type: each one requires that type)."""
+        by_type: dict[str, tuple[HandRaiser, ...]] = {}
+        for raiser in self.hand_raisers:
+            by_type[raiser.type] = (*by_type.get(raiser.type, ()), raiser)
+        return by_type
 
 
 @dataclass(frozen=True)
@@ -112,11 +127,16 @@ def hand_raise(
         else None
     )
     found: tuple[HandRaiser, Mapping[str, Any]] | None = None
+    by_type = config.raisers_by_type
     for event in events:
+        kind = event.get("type")
+        raisers = by_type.get(kind) if isinstance(kind, str) else None
+        if raisers is None:
+            continue
         when = event.get("timestamp")
         if not isinstance(when, datetime) or when > as_of or (since and when < since):
             continue
-        for raiser in config.hand_raisers:
+        for raiser in raisers:
             if raiser.matches(event) and (found is None or when >= found[1]["timestamp"]):
                 found = (raiser, event)
     return found

@@ -165,6 +165,8 @@ class Metrics:
         )  # fmt: skip
         self.recorder = RecorderMetrics(self.registry)
         self.store: StoreGauges | None = None
+        # the request metrics' children by labels: looked up once, not on every request
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def watch_store(self, read: Callable[[], dict[str, Any] | None]) -> None:
         """Report the handoff store's gauges (computed at scrape time)."""
@@ -182,8 +184,12 @@ class Metrics:
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one finished request (an unknown method is counted as ``other``)."""
         labels = (route, method if method in METHODS else OTHER_METHOD, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        children = self._children.get(labels)
+        if children is None:  # bounded: every label comes from a fixed set
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[labels] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def served(self, name: str | None, version: str | None, alias: str | None) -> None:
         """Record which model is served (replacing the previous one)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -112,11 +113,6 @@ async def _run(settings: Settings, body: bytes, work: Callable[[], T]) -> T:
     return await off_loop(settings.request_timeout_seconds, work)
 
 
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 async def _holder(request: Request) -> ModelHolder:
     holder: ModelHolder = request.app.state.holder
     return holder
@@ -136,15 +132,31 @@ async def _served(holder: Annotated[ModelHolder, Depends(_holder)]) -> Served:
     return served
 
 
-async def _body(request: Request, _json: JsonContent) -> bytes:
-    return await request.body()
+@dataclass(frozen=True)
+class ScoringRequest:
+    """What a scoring route reads besides its key and query: the model (read once: a swap
+    mid-request cannot mix two models), the JSON body, the settings and the metrics."""
+
+    served: Served
+    body: bytes
+    settings: Settings
+    metrics: Metrics
 
 
-AppSettings = Annotated[Settings, Depends(_settings)]
+async def _scoring(request: Request) -> ScoringRequest:
+    """One dependency for the scoring routes (each one FastAPI resolves costs it some
+    microseconds per request): 503 without a model, then 415 unless the body is JSON, then the
+    body, in the order the separate dependencies of the other routes check them."""
+    state = request.app.state
+    served = await _served(state.holder)
+    await require_json(request)
+    return ScoringRequest(served, await request.body(), state.settings, state.metrics)
+
+
 AppMetrics = Annotated[Metrics, Depends(_metrics)]
 Holder = Annotated[ModelHolder, Depends(_holder)]
 CurrentModel = Annotated[Served, Depends(_served)]
-RawBody = Annotated[bytes, Depends(_body)]
+Scoring = Annotated[ScoringRequest, Depends(_scoring)]
 
 
 @router.post(
@@ -153,16 +165,14 @@ RawBody = Annotated[bytes, Depends(_body)]
 )  # fmt: skip
 async def score(
     _key: ScoreKey,
-    served: CurrentModel,
-    body: RawBody,
-    settings: AppSettings,
-    metrics: AppMetrics,
+    scoring: Scoring,
     request: Request,
     explain: Annotated[bool, Query(description="Compute reasons (about 1 ms).")] = True,
     next_steps: NextSteps = False,
 ) -> ScoreResponse:
     """Score one lead in the data contract's field names (`leadscore criteria check` reads the
     same body). History after `as_of` (default: now) is refused."""
+    served, body, settings = scoring.served, scoring.body, scoring.settings
 
     # async on purpose: a small lead is about 1 ms of CPU, less than a thread hand-off; a large
     # one is parsed and scored on a worker thread (_run), so that it never holds the loop
@@ -174,7 +184,7 @@ async def score(
         return result, payload, data
 
     result, payload, data = await _run(settings, body, work)
-    metrics.scores.labels(result.tier).inc()
+    scoring.metrics.scores.labels(result.tier).inc()
     _record(request, result, payload, data)
     return result
 
@@ -193,22 +203,20 @@ def _record(request: Request, result: ScoreResponse, payload: ParsedLead, body: 
 )  # fmt: skip
 async def score_batch(
     _key: ScoreKey,
-    served: CurrentModel,
-    body: RawBody,
-    settings: AppSettings,
-    metrics: AppMetrics,
+    scoring: Scoring,
     request: Request,
     explain: Annotated[bool, Query(description="Compute reasons (about 1 ms a lead).")] = False,
     next_steps: NextSteps = False,
 ) -> BatchResponse:
     """Score `{"leads": [...]}` in order; every bad lead is listed by index and field."""
+    served, body, settings = scoring.served, scoring.body, scoring.settings
 
     def work() -> tuple[list[ScoreResponse], list[ParsedLead], list[Any]]:
         return _score_many(served, body, settings, explain, next_steps)
 
     results, payloads, leads = await _run(settings, body, work)
     for r, p, item in zip(results, payloads, leads, strict=True):
-        metrics.scores.labels(r.tier).inc()
+        scoring.metrics.scores.labels(r.tier).inc()
         _record(request, r, p, item)
     return BatchResponse(model=served.ref, count=len(results), results=results)
 

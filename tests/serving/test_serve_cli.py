@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from leadscore.cli import app
+from leadscore.serving.api.server import PROTOCOL
 
 runner = CliRunner()
 
@@ -33,7 +34,7 @@ def test_serve_runs_the_app_factory(
     assert uvicorn_calls == [{"target": "leadscore.serving.api:create_app", "factory": True,
                               "host": "0.0.0.0", "port": 9123, "workers": 1,
                               "timeout_keep_alive": 5, "limit_concurrency": 50,
-                              "http": "leadscore.serving.api.server:HeaderDeadlineProtocol"}]  # fmt: skip
+                              "http": PROTOCOL}]  # fmt: skip
 
 
 @pytest.mark.parametrize(("cores", "workers"), [(3, 3), (None, 1)])

@@ -84,7 +84,9 @@ def test_api_cli_and_pyfunc_give_identical_probabilities(
 
     np.testing.assert_array_equal(api, cli.loc[ids, "mql_probability"].to_numpy())
     np.testing.assert_array_equal(api, via_pyfunc["mql_probability"].to_numpy())
-    np.testing.assert_array_equal(single, api[:10])
+    # one score with reasons comes from one LightGBM call (sigmoid of base + contributions):
+    # the same probability to within float rounding, the same tier (below)
+    np.testing.assert_allclose(single, api[:10], rtol=0, atol=1e-12)
     tiers = [r["tier"] for r in batch.json()["results"]]
     assert tiers == cli.loc[ids, "tier"].tolist()
 
