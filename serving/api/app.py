@@ -30,6 +30,7 @@ from leadscore.serving.api.metrics import DISCONNECTED, METHODS, OTHER_METHOD, M
 from leadscore.serving.api.openapi import build_openapi
 from leadscore.serving.api.routes import router
 from leadscore.serving.api.service import ModelHolder, ModelRefused, build_served
+from leadscore.serving.api.shortcut import ScoreShortcut
 from leadscore.serving.api.watcher import CheckResult, ModelWatcher
 from leadscore.serving.auth import KeyRing
 from leadscore.serving.runtime import Scorer
@@ -126,12 +127,18 @@ class RequestGuard:
     template, method and status are recorded (from fixed sets: see the metrics module)."""
 
     def __init__(
-        self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, body_timeout: float = 10.0
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        metrics: Metrics,
+        body_timeout: float = 10.0,
+        shortcut: ScoreShortcut | None = None,
     ):
         self.app = app
         self.limit = max_body_bytes
         self.metrics = metrics
         self.body_timeout = body_timeout
+        self.shortcut = shortcut
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,7 +173,11 @@ class RequestGuard:
             await self._answer(scope, exchange, 413, _too_big(self.limit))
         else:
             try:
-                await self.app(scope, exchange.receive, exchange.send)
+                receive: Receive | None = exchange.receive
+                if self.shortcut is not None and self.shortcut.wants(scope):
+                    receive = await self.shortcut(scope, exchange.receive, exchange.send)
+                if receive is not None:
+                    await self.app(scope, receive, exchange.send)
             except BodyTimeout as exc:  # raised where no handler turned it into a response
                 if exchange.started:
                     raise
@@ -334,11 +345,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from leadscore.serving.app.routes import mount_pages
 
     mount_pages(app)  # the reps' pages under /app
+    app.state.score_shortcut = ScoreShortcut(app)
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
         metrics=app.state.metrics,
         body_timeout=settings.body_timeout_seconds,
+        shortcut=app.state.score_shortcut,
     )
     app.add_exception_handler(BodyError, _body_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -174,27 +174,43 @@ async def score(
     same body). History after `as_of` (default: now) is refused."""
     served, body, settings = scoring.served, scoring.body, scoring.settings
 
-    # async on purpose: a small lead is about 1 ms of CPU, less than a thread hand-off; a large
-    # one is parsed and scored on a worker thread (_run), so that it never holds the loop
-    def work() -> tuple[ScoreResponse, ParsedLead, Any]:
-        data = json_body(body)
-        payload = parse_lead(served.payload, data, max_events=settings.max_events)
-        now = datetime.now(UTC)
-        result = score_lead(served, payload, explain, settings.top_reasons, now, next_steps)
-        return result, payload, data
+    # async on purpose: a small lead holds the loop a few ms; a large one is parsed and scored
+    # on a worker thread (_run), so that it never holds the loop
+    def work() -> Scored:
+        return score_body(served, body, settings, explain, next_steps)
 
-    result, payload, data = await _run(settings, body, work)
-    scoring.metrics.scores.labels(result.tier).inc()
-    _record(request, result, payload, data)
-    return result
+    scored = await _run(settings, body, work)
+    scored.count_and_record(request.app.state)
+    return scored.result
 
 
-def _record(request: Request, result: ScoreResponse, payload: ParsedLead, body: Any) -> None:
-    """Queue the score for the handoff store when it hands the lead over (never blocks). The
-    lead's body (the validated JSON) goes along by reference; the writer thread reads it."""
-    recorder = request.app.state.loop.recorder
-    if recorder is not None and recorder.wants(result.recommended_action.action):
-        recorder.submit(result, payload.lead, result.as_of, body)
+@dataclass(frozen=True)
+class Scored:
+    """One lead scored from a request body: the response, the validated lead, its JSON."""
+
+    result: ScoreResponse
+    payload: ParsedLead
+    data: Any
+
+    def count_and_record(self, state: Any) -> None:
+        """Count the tier and queue the score for the handoff store when it hands the lead
+        over (never blocks). The lead's JSON goes along by reference; the writer thread reads
+        it."""
+        state.metrics.scores.labels(self.result.tier).inc()
+        recorder = state.loop.recorder
+        if recorder is not None and recorder.wants(self.result.recommended_action.action):
+            recorder.submit(self.result, self.payload.lead, self.result.as_of, self.data)
+
+
+def score_body(
+    served: Served, body: bytes, settings: Settings, explain: bool, next_steps: bool
+) -> Scored:
+    """Parse, validate and score one lead's JSON body (BodyError: 422)."""
+    data = json_body(body)
+    payload = parse_lead(served.payload, data, max_events=settings.max_events)
+    now = datetime.now(UTC)
+    result = score_lead(served, payload, explain, settings.top_reasons, now, next_steps)
+    return Scored(result, payload, data)
 
 
 @router.post(
@@ -216,8 +232,7 @@ async def score_batch(
 
     results, payloads, leads = await _run(settings, body, work)
     for r, p, item in zip(results, payloads, leads, strict=True):
-        scoring.metrics.scores.labels(r.tier).inc()
-        _record(request, r, p, item)
+        Scored(r, p, item).count_and_record(request.app.state)
     return BatchResponse(model=served.ref, count=len(results), results=results)
 
 
