@@ -1,7 +1,7 @@
 """Recording handoffs behind the response: the scoring path only queues, one thread writes.
 
-`/v1/score` answers in about a millisecond; a durable commit (SQLite ``synchronous=FULL``, an
-fsync) costs more than that. So a score that routes a lead is queued and a writer thread
+`/v1/score` answers in a few milliseconds; a durable commit (SQLite ``synchronous=FULL``, an
+fsync) costs as much. So a score that routes a lead is queued and a writer thread
 commits the queue every ``interval`` seconds, up to 16 records a transaction. What a crash can
 lose: the scores queued since the last commit, at most ``interval`` plus the commits' time of
 handoffs (0.25 s by default; the documentation states 1 s as the bound). Those leads are
