@@ -86,9 +86,9 @@ AS_OF_DAYS = 30.0  # when `criteria report` checks a lead, unless told: 30 days 
 
 
 def init(
-    directory: Annotated[
-        Path, typer.Argument(help="Where to write the config files.")
-    ] = Path("leadscore-config"),
+    directory: Annotated[Path, typer.Argument(help="Where to write the config files.")] = Path(
+        "leadscore-config"
+    ),
     force: Annotated[bool, typer.Option(help="Overwrite files that are already there.")] = False,
 ) -> None:
     """Write editable copies of the default config files; use them with LEADSCORE_CONFIG_DIR."""
@@ -130,9 +130,12 @@ def generate(
     ] = Mode.research_instructor,
     shape: Annotated[
         Format,
-        typer.Option("--format", help="The bundle itself, or the world written as canonical "
-                                      "tables, a Salesforce or HubSpot export (traps included) "
-                                      "or a flat lead file (OUT is then a .csv)."),
+        typer.Option(
+            "--format",
+            help="The bundle itself, or the world written as canonical "
+            "tables, a Salesforce or HubSpot export (traps included) "
+            "or a flat lead file (OUT is then a .csv).",
+        ),
     ] = Format.leadforge,
 ) -> None:
     """Generate a simulated B2B SaaS CRM (a leadforge world) for demos and tests, in the shape
@@ -183,6 +186,90 @@ def _write_as(shape: Format, bundle: Path, out_path: Path) -> None:
         write_hubspot(crm, out_path, config)
     else:
         write_flat(crm, out_path)
+
+
+def _pairs(given: list[str], option: str, example: str) -> list[tuple[str, str]]:
+    """`KEY=VALUE` option values as pairs (UsageProblem naming the option otherwise)."""
+    pairs = []
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageProblem(f"{option} {item!r}: expected {example}")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+@data_app.command("shift")
+def shift(
+    data: Annotated[Path, typer.Option("--data", help="A leadforge bundle directory.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the shifted bundle.")],
+    days: Annotated[int, typer.Option(help="Days every date moves (91: the next quarter).")] = 91,
+    source_mix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source-mix",
+            help="SOURCE=SHARE (repeat; shares sum to 1): keep the "
+            "largest sample of leads with this source mix.",
+        ),
+    ] = None,
+    band: Annotated[
+        list[str] | None,
+        typer.Option("--band", help="COLUMN:OLD=NEW (repeat): replace a category value."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the lead sample.")] = 0,
+) -> None:
+    """A leadforge bundle as another quarter: every date moved, optionally another source mix
+    and shifted bands (to try drift and the quarterly review)."""
+    from leadscore.features.sources.quarters import shift_bundle
+
+    mix: dict[str, float] | None = None
+    if source_mix:
+        mix = {}
+        for name, share in _pairs(
+            source_mix, "--source-mix", "SOURCE=SHARE, e.g. sdr_outbound=0.5"
+        ):
+            try:
+                mix[name] = float(share)
+            except ValueError:
+                raise UsageProblem(
+                    f"--source-mix {name}={share}: the share must be a number"
+                ) from None
+    bands: dict[str, dict[str, str]] = {}
+    for key, new_value in _pairs(
+        band or [], "--band", "COLUMN:OLD=NEW, e.g. employee_band:200-499=500-999"
+    ):
+        column, sep, old = key.partition(":")
+        if not sep or not column or not old:
+            raise UsageProblem(f"--band {key}={new_value}: expected COLUMN:OLD=NEW")
+        bands.setdefault(column, {})[old] = new_value
+    report = shift_bundle(data, out_dir, days=days, source_mix=mix, band_shift=bands or None,
+                          seed=seed)  # fmt: skip
+    print_lines(report.lines())
+    out().print(f"wrote the shifted bundle to {out_dir}", markup=False)
+
+
+@data_app.command("subsample")
+def subsample(
+    data: Annotated[Path, typer.Option("--data", help="A leadforge bundle directory.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the smaller bundle.")],
+    base_rate: Annotated[
+        float, typer.Option(help="Conversion rate of the result (below the bundle's own).")
+    ],
+    seed: Annotated[int, typer.Option(help="Seed of the converters kept.")] = 0,
+) -> None:
+    """A leadforge bundle with fewer converters: every other lead kept, a random share of the
+    converted ones, so that it converts at --base-rate (a low-base-rate world)."""
+    from leadscore.features.sources.quarters import subsample_bundle
+
+    report = subsample_bundle(data, out_dir, base_rate=base_rate, seed=seed)
+    print_lines(report.lines())
+    out().print(f"wrote the subsampled bundle to {out_dir}", markup=False)
+
+
+def print_lines(lines: list[str]) -> None:
+    """Print lines as they are (no rich markup)."""
+    for line in lines:
+        out().print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @data_app.command("convert")
@@ -590,8 +677,10 @@ def map_columns(
     label: Annotated[str, typer.Option(help="The column that holds the outcome.")],
     positive: Annotated[
         list[str] | None,
-        typer.Option(help="A value of --label that means converted (repeat for several); "
-                          "without it --label holds the conversion date."),
+        typer.Option(
+            help="A value of --label that means converted (repeat for several); "
+            "without it --label holds the conversion date."
+        ),
     ] = None,
     created_at: Annotated[
         str | None, typer.Option(help="The column with each lead's creation date, if any.")

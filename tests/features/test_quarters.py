@@ -293,3 +293,50 @@ def test_base_rate_above_the_bundles_own(ri_bundle: Path, tmp_path: Path) -> Non
     text = one_line(error)
     assert f"base_rate 0.6 is above the bundle's own {own:.4f}" in text
     assert f"({int(labels.sum())} of {len(labels)} leads converted" in text
+
+
+@slow
+def test_cli_shift_and_subsample_write_what_the_functions_write(
+    ri_bundle: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    runner = CliRunner()
+    args = ["data", "shift", "--data", str(ri_bundle), "--out", str(tmp_path / "q"), "--days",
+            "91", "--seed", "3", "--band", "employee_band:200-499=500-999"]  # fmt: skip
+    for name, share in MIX.items():
+        args += ["--source-mix", f"{name}={share}"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    expected = shift_bundle(ri_bundle, tmp_path / "f", days=DAYS, source_mix=MIX,
+                            band_shift=BANDS, seed=3)  # fmt: skip
+    assert list(read(tmp_path / "q", "leads")["lead_id"]) == list(
+        read(tmp_path / "f", "leads")["lead_id"]
+    )
+    assert all(line in result.output for line in expected.lines())
+    result = runner.invoke(app, ["data", "subsample", "--data", str(ri_bundle), "--out",
+                                 str(tmp_path / "s"), "--base-rate", "0.05"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "wrote the subsampled bundle" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--source-mix", "sdr_outbound"], "--source-mix 'sdr_outbound': expected SOURCE=SHARE"),
+        (["--source-mix", "sdr_outbound=half"], "the share must be a number"),
+        (["--band", "employee_band=500-999"], "expected COLUMN:OLD=NEW"),
+    ],
+)
+def test_cli_shift_option_errors_are_one_line(tmp_path: Path, args: list[str], named: str) -> None:
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    result = CliRunner().invoke(app, ["data", "shift", "--data", str(tmp_path), "--out",
+                                      str(tmp_path / "o"), *args])  # fmt: skip
+    assert result.exit_code == 2
+    assert named in result.output
+    assert "Traceback" not in result.output
