@@ -7,6 +7,7 @@ costs milliseconds, this costs tens of microseconds. A property-based test
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -26,6 +27,9 @@ def to_ns(value: Any) -> int:
     A date without a time is the end of that day (as the contract reads it); an aware time is
     converted to UTC.
     """
+    if type(value) is datetime and value.tzinfo is None:  # a validated body's timestamps
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * _US
     nanos = getattr(value, "value", None)
     if isinstance(nanos, int) and hasattr(value, "nanosecond"):
         return nanos  # pandas.Timestamp: keep the nanoseconds a datetime would drop
@@ -77,7 +81,18 @@ class OnlineBuilder:
             )
             for (flt, window), feats in groups.items()
         ]
+        self._routes = _routes({(types, conditions) for types, conditions, _, _ in self._groups})
         self._sources = {f.name: str(f.source).split(".") for f in spec if f.kind == "attribute"}
+        # The row's keys in spec order (event features are filled in group order), and what
+        # row() does for every other feature, in spec order (inputs are earlier features).
+        self._keys = dict.fromkeys(f.name for f in spec if f.kind != "age")
+        self._plan: list[tuple[str, str, Feature, Any, Any]] = []
+        for f in spec:
+            if f.kind == "attribute":
+                entity, column = self._sources[f.name]
+                self._plan.append(("attribute", f.name, f, entity, column))
+            elif f.kind in ("ratio", "difference"):
+                self._plan.append((f.kind, f.name, f, f.inputs[0], f.inputs[1]))
 
     def row(
         self,
@@ -99,8 +114,8 @@ class OnlineBuilder:
             "as_of": as_of_ns,
             "lead_age_days": float(as_of_ns - created) / DAY_NS,
         }
+        out.update(self._keys)
         entities = {"lead": lead, "account": account or {}, "contact": contact or {}}
-        acc: dict[str, Any] = {}
         timed: list[tuple[int, int, Mapping[str, Any]]] = []
         by_type: dict[Any, list[tuple[int, int, Mapping[str, Any]]]] = {}
         for i, ev in enumerate(events):
@@ -110,7 +125,8 @@ class OnlineBuilder:
                 timed.append(item)
                 by_type.setdefault(ev.get("type"), []).append(item)
         # the events passing each filter, found once for all the windows that share the filter
-        passing: dict[Any, list[tuple[int, Mapping[str, Any]]]] = {}
+        passing = _route(timed, self._routes)
+        bounds = _window_bounds(created, as_of_ns)
         for types, conditions, window, feats in self._groups:
             kept = passing.get((types, conditions))
             if kept is None:
@@ -118,25 +134,23 @@ class OnlineBuilder:
             if window == "all":
                 matched = kept
             else:
-                matched = [item for item in kept if _in_window(window, item[0], created, as_of_ns)]
+                low, high = bounds[window]
+                matched = [item for item in kept if low <= item[0] <= high]
             for f in feats:
-                acc[f.name] = _aggregate(f, matched, as_of_ns)
-        for f in self.spec:
-            if f.kind == "age":
-                continue  # already in the row
-            if f.kind == "attribute":
-                entity, column = self._sources[f.name]
-                value = entities[entity].get(column)
-                out[f.name] = _empty(f) if _missing(value) else _cast(f, value)
-            elif f.kind == "ratio":
-                num, den = (_as_float(out[i]) for i in f.inputs)
-                out[f.name] = num / den if den != 0 else float("nan")
-            elif f.kind == "difference":
-                a, b = (_as_float(out[i]) for i in f.inputs)
-                out[f.name] = a - b
+                if f.kind == "count":
+                    out[f.name] = len(matched)
+                else:
+                    value = _aggregate(f, matched, as_of_ns)
+                    out[f.name] = _empty(f) if value is None else value
+        for what, name, f, first, second in self._plan:
+            if what == "attribute":
+                value = entities[first].get(second)
+                out[name] = _empty(f) if _missing(value) else _cast(f, value)
+            elif what == "ratio":
+                num, den = _as_float(out[first]), _as_float(out[second])
+                out[name] = num / den if den != 0 else float("nan")
             else:
-                value = acc[f.name]
-                out[f.name] = _empty(f) if value is None else value
+                out[name] = _as_float(out[first]) - _as_float(out[second])
         return out
 
 
@@ -164,6 +178,68 @@ def _passing(
     ]
 
 
+Filter = tuple[tuple[str, ...] | None, tuple[tuple[str, tuple[str, ...]], ...]]
+# Per event type: the filters that take every event of it, and per column the filters that
+# take the events with one of some values there ({value: filters}, and (values, filter) pairs).
+Routes = dict[str, tuple[list[Filter], list[tuple[str, dict[str, list[Filter]], list[Any]]]]]
+
+
+def _routes(filters: set[Filter]) -> Routes:
+    """How :func:`_route` sends each event to the filters it passes: those on one or more
+    types with at most one other condition (the others are left to :func:`_passing`)."""
+    routes: Routes = {}
+    for flt in sorted(filters, key=repr):
+        types, conditions = flt
+        if types is None or len(conditions) > 1:
+            continue
+        for kind in dict.fromkeys(types):
+            whole, by_column = routes.setdefault(kind, ([], []))
+            if not conditions:
+                whole.append(flt)
+                continue
+            ((col, allowed),) = conditions
+            entry = next((e for e in by_column if e[0] == col), None)
+            if entry is None:
+                entry = (col, {}, [])
+                by_column.append(entry)
+            for value in dict.fromkeys(allowed):
+                entry[1].setdefault(value, []).append(flt)
+            entry[2].append((allowed, flt))
+    return routes
+
+
+def _route(
+    timed: list[tuple[int, int, Mapping[str, Any]]], routes: Routes
+) -> dict[Filter, list[tuple[int, Mapping[str, Any]]]]:
+    """(timestamp, event) of the events passing each routed filter, in event order: each event
+    is looked at once, not once per filter (as :func:`_passing` would find them)."""
+    kept: dict[Filter, list[tuple[int, Mapping[str, Any]]]] = {}
+    for whole, by_column in routes.values():
+        for flt in whole:
+            kept[flt] = []
+        for *_, pairs in by_column:
+            for _, flt in pairs:
+                kept[flt] = []
+    for _, ts, ev in timed:
+        route = routes.get(ev["type"]) if "type" in ev else None
+        if route is None:
+            continue
+        whole, by_column = route
+        item = (ts, ev)
+        for flt in whole:
+            kept[flt].append(item)
+        for col, by_value, pairs in by_column:
+            value = ev.get(col)
+            if type(value) is str:  # a dict lookup finds what `in` finds
+                for flt in by_value.get(value, ()):
+                    kept[flt].append(item)
+            else:
+                for allowed, flt in pairs:
+                    if value in allowed:
+                        kept[flt].append(item)
+    return kept
+
+
 def _empty(f: Feature) -> Any:
     """Missing value as the batch builder has it: NaN for numbers, None otherwise."""
     return float("nan") if f.dtype in ("number", "count") else None
@@ -184,14 +260,16 @@ def _cast(f: Feature, value: Any) -> Any:
     return float(value)
 
 
-def _in_window(window: str, ts: int, created: int, as_of: int) -> bool:
-    if window == "all":
-        return True
-    if window == "first_7d":
-        return created <= ts <= created + 7 * DAY_NS
-    if window == "last_7d":
-        return ts > as_of - 7 * DAY_NS
-    return as_of - 14 * DAY_NS < ts <= as_of - 7 * DAY_NS
+def _window_bounds(created: int, as_of: int) -> dict[str, tuple[float, float]]:
+    """Each window but "all" as the inclusive range of the (whole nanosecond) timestamps in it:
+    the first week from created_at (both ends in), the last week before as_of (as_of in) and
+    the week before that."""
+    week = 7 * DAY_NS
+    return {
+        "first_7d": (created, created + week),
+        "last_7d": (as_of - week + 1, math.inf),
+        "prev_7d": (as_of - 2 * week + 1, as_of - week),
+    }
 
 
 def _aggregate(f: Feature, matched: list[tuple[int, Mapping[str, Any]]], as_of: int) -> Any:

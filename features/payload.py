@@ -39,6 +39,7 @@ checks, and reports every problem as a :class:`Problem` (location, message, type
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
@@ -150,16 +151,21 @@ def _got(value: Any) -> str:
 def _moment_input(value: Any) -> Any:
     """Validator (before parsing): ISO-8601 text or a Python date/datetime, never a number (which
     pydantic would read as seconds since 1970); a date without a time is the end of that day."""
+    if type(value) is str and len(value.strip()) != len("2026-03-05") and _MOMENT.match(value):
+        return value  # the common case: a timestamp with a time, for pydantic to parse
     if isinstance(value, bool | int | float | Decimal):
         raise PydanticCustomError(
             "datetime_type", f"expected an ISO-8601 date or timestamp string, got {_got(value)}"
         )
-    if isinstance(value, str) and not _MOMENT.match(value):
-        raise PydanticCustomError(
-            "datetime_parsing",
-            "Input should be a valid datetime or date: expected an ISO-8601 date or timestamp "
-            "string such as 2026-03-05T10:00:00Z",
-        )
+    if isinstance(value, str):
+        if not _MOMENT.match(value):
+            raise PydanticCustomError(
+                "datetime_parsing",
+                "Input should be a valid datetime or date: expected an ISO-8601 date or timestamp "
+                "string such as 2026-03-05T10:00:00Z",
+            )
+        if len(value.strip()) != len("2026-03-05"):  # more than a date
+            return value
     return date_only_moment(value) or value
 
 
@@ -266,6 +272,9 @@ Count = Annotated[
 Flag = Annotated[bool, BeforeValidator(_flag_input), WithJsonSchema(_FLAG_SCHEMA)]
 OptionalMoment = Annotated[Moment | None, WithJsonSchema(_nullable(_MOMENT_SCHEMA))]
 Text = Annotated[str, StringConstraints(max_length=MAX_STRING_LENGTH), BeforeValidator(_text_input)]
+# Text for bodies whose record values are all short (:func:`_short_texts`): no check before
+# stripping (the one that names the length as sent), which such a body cannot fail.
+ShortText = Annotated[str, StringConstraints(max_length=MAX_STRING_LENGTH)]
 
 
 class _Record(BaseModel):
@@ -290,9 +299,9 @@ def _optional(annotation: Any, schema: dict[str, Any]) -> Any:
     return Annotated[annotation | None, WithJsonSchema(_nullable(schema))]
 
 
-def _field(table: str, col: Column) -> tuple[Any, Any]:
+def _field(table: str, col: Column, text: Any = Text) -> tuple[Any, Any]:
     required = col.name in _REQUIRED.get(table, set()) and col.kind != "count"
-    annotation, schema = _KINDS.get(col.kind, (Text, None))
+    annotation, schema = _KINDS.get(col.kind, (text, None))
     if required:
         return (annotation, ...)
     if schema is None:
@@ -300,14 +309,16 @@ def _field(table: str, col: Column) -> tuple[Any, Any]:
     return (_optional(annotation, schema), None)
 
 
-def _record_model(name: str, table: str, columns: tuple[Column, ...]) -> type[_Record]:
+def _record_model(
+    name: str, table: str, columns: tuple[Column, ...], text: Any = Text
+) -> type[_Record]:
     fields: dict[str, Any] = {}
     for col in columns:
         implicit = col.name in _OPTIONAL_IN_BODY or (table == "events" and col.name == "event_id")
         if implicit and col.name not in _REQUIRED.get(table, set()):
-            fields[col.name] = (Text | None, None)
+            fields[col.name] = (text | None, None)
         else:
-            fields[col.name] = _field(table, col)
+            fields[col.name] = _field(table, col, text)
     model: type[_Record] = create_model(name, __base__=_Record, **fields)
     return model
 
@@ -326,13 +337,18 @@ class LeadPayloadBase(BaseModel):
 
     def records(self) -> tuple[Record, Record, Record, list[Record]]:
         """(lead, account, contact, events) as plain dicts in canonical field names."""
-        lead, account, contact = _dump(self.lead), _dump(self.account), _dump(self.contact)
+        data = self.model_dump(include=_RECORDS)  # one serializer call for every record
+        lead, account, contact = (
+            _utc_extras(self.lead, data["lead"]),
+            _utc_extras(self.account, data["account"]),
+            _utc_extras(self.contact, data["contact"]),
+        )
         for key, record in (("account_id", account), ("contact_id", contact)):
             if lead.get(key) is None:
                 lead[key] = record.get(key)
         events = []
-        for i, ev in enumerate(self.events):
-            row = _dump(ev)
+        for i, (ev, row) in enumerate(zip(self.events, data["events"], strict=True)):
+            _utc_extras(ev, row)
             row["lead_id"] = lead["lead_id"]
             if row.get("event_id") is None:
                 row["event_id"] = f"{lead['lead_id']}#{i}"
@@ -349,10 +365,13 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def _dump(record: BaseModel | None) -> dict[str, Any]:
-    if record is None:
+_RECORDS = {"lead", "account", "contact", "events"}
+
+
+def _utc_extras(record: BaseModel | None, data: dict[str, Any] | None) -> dict[str, Any]:
+    """`record` as dumped (`data`; {} for none), its unknown fields' timestamps naive UTC."""
+    if record is None or data is None:
         return {}
-    data = record.model_dump()
     for key in record.model_extra or ():  # the declared timestamps are naive UTC already
         value = data[key]
         if isinstance(value, datetime):
@@ -361,22 +380,26 @@ def _dump(record: BaseModel | None) -> dict[str, Any]:
 
 
 _MODELS: dict[str, type[LeadPayloadBase]] = {}
+# Each payload model's twin for bodies of short texts only (see :data:`ShortText`).
+_SHORT_TWINS: dict[type[LeadPayloadBase], type[LeadPayloadBase]] = {}
 
 
 def payload_model(config: FeatureConfig) -> type[LeadPayloadBase]:
     """The request model for one lead under `config` (custom fields included); cached."""
     key = config.model_dump_json()
     if key not in _MODELS:
-        _MODELS[key] = _build_payload_model(config)
+        model = _build_payload_model(config)
+        _SHORT_TWINS[model] = _build_payload_model(config, ShortText)
+        _MODELS[key] = model
     return _MODELS[key]
 
 
-def _build_payload_model(config: FeatureConfig) -> type[LeadPayloadBase]:
+def _build_payload_model(config: FeatureConfig, text: Any = Text) -> type[LeadPayloadBase]:
     tables = schemas(config)
-    lead = _record_model("Lead", "leads", tables["leads"].columns)
-    account = _record_model("Account", "accounts", tables["accounts"].columns)
-    contact = _record_model("Contact", "contacts", tables["contacts"].columns)
-    event = _record_model("Event", "events", tables["events"].columns)
+    lead = _record_model("Lead", "leads", tables["leads"].columns, text)
+    account = _record_model("Account", "accounts", tables["accounts"].columns, text)
+    contact = _record_model("Contact", "contacts", tables["contacts"].columns, text)
+    event = _record_model("Event", "events", tables["events"].columns, text)
     model: type[LeadPayloadBase] = create_model(
         "LeadPayload",
         __base__=LeadPayloadBase,
@@ -423,6 +446,12 @@ def closest(key: str, known: Iterable[str]) -> str | None:
     return None if best is None else best[1]
 
 
+@functools.lru_cache(maxsize=1024)
+def _closest_field(model: type[BaseModel], key: str) -> str | None:
+    """:func:`closest` among `model`'s fields (CRMs send the same unknown keys again and again)."""
+    return closest(key, model.model_fields)
+
+
 def _shown(key: str | int) -> str | int:
     """A key as an error names it: a field name over the limit only by its start."""
     if isinstance(key, str) and len(key) > MAX_STRING_LENGTH:
@@ -448,7 +477,7 @@ def _unknown_keys(
 ) -> None:
     if record is None or not record.model_extra:
         return
-    known = type(record).model_fields
+    model = type(record)
     where = ".".join(str(p) for p in loc if not isinstance(p, int))
     budget = MAX_EXTRA_VALUES
     for key, value in record.model_extra.items():
@@ -462,7 +491,7 @@ def _unknown_keys(
                                          "contract does not know (nested ones counted)",
                                     "too_many_extra_values"))  # fmt: skip
             return
-        near = closest(key, known)
+        near = _closest_field(model, key)
         if near is not None:
             problems.append(
                 Problem((*loc, key), f"unknown field; did you mean {near!r}?", "unknown_field")
@@ -511,6 +540,25 @@ def _id_problems(lead: Record, account: Record, contact: Record) -> list[Problem
     return problems
 
 
+def _short_texts(data: Any) -> bool:
+    """Whether every value of the body's records is a record of values that are not over-long
+    texts (then :data:`Text`'s check before stripping cannot fail, nor change anything)."""
+    if type(data) is not dict:
+        return False
+    events = data.get("events", [])
+    if type(events) is not list:
+        return False
+    for record in (data.get("lead"), data.get("account"), data.get("contact"), *events):
+        if record is None:
+            continue
+        if type(record) is not dict:
+            return False
+        for value in record.values():
+            if type(value) is str and len(value) > MAX_STRING_LENGTH:
+                return False
+    return True
+
+
 def _too_many_events(data: Any, max_events: int | None) -> Problem | None:
     """The event limit, checked on the list's length alone (before any event is validated)."""
     events = data.get("events") if max_events is not None and isinstance(data, Mapping) else None
@@ -537,8 +585,9 @@ def validate_lead(
     too_many = _too_many_events(data, max_events)
     if too_many is not None:
         raise LeadError([too_many], origin)
+    twin = _SHORT_TWINS.get(model)
     try:
-        payload = model.model_validate(data)
+        payload = (twin if twin and _short_texts(data) else model).model_validate(data)
     except ValidationError as exc:
         raise LeadError(_type_problems(exc, model), origin) from None
     problems: list[Problem] = []

@@ -8,6 +8,7 @@ builder, the API schema, the model's input order and the reasons are all derived
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -68,9 +69,14 @@ class EventFilter:
             if allowed:
                 yield col, allowed
 
+    @functools.cached_property
+    def _conditions(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """:meth:`conditions`, listed once per filter rather than once per event."""
+        return tuple(self.conditions())
+
     def matches(self, event: Mapping[str, Any]) -> bool:
         """Whether one event (a mapping of canonical event fields) passes the filter."""
-        return all(event.get(col) in allowed for col, allowed in self.conditions())
+        return all(event.get(col) in allowed for col, allowed in self._conditions)
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,12 @@ class Feature:
         """
         if is_missing(value):
             return self.missing_sentence()
-        template = self.template
-        if age_days is None:
-            template = _FIRST_AGE_DAYS.sub(" so far", template)
-        shown_age = "" if age_days is None else format_number(max(float(age_days), 1.0))
-        text = template.format(value=self.show(value), age_days=shown_age)
-        return _FIRST_ONE_DAY.sub("first day", _singular_after_one(text))
+        shown_age: str | None = ""  # a template without the age reads the same at any age
+        if "age_days" in self.template:
+            shown_age = None if age_days is None else format_number(max(float(age_days), 1.0))
+        if _cacheable(value):  # the same words for the same value: worked out once
+            return _sentence(self.template, self.unit, self.kind, value, shown_age)
+        return _sentence.__wrapped__(self.template, self.unit, self.kind, value, shown_age)
 
     @property
     def unknown_when_missing(self) -> bool:
@@ -125,17 +131,46 @@ class Feature:
     def show(self, value: Any) -> str:
         """A (present) value as the sentence shows it: yes/no, a percentage for fractions, a
         duration for seconds, a signed number for differences, words for categories."""
-        if isinstance(value, (bool, *_bool_types())):
-            return "yes" if value else "no"
-        if isinstance(value, numbers.Real):
-            x = float(value)
-            if self.unit == "fraction":
-                return format_percent(x)
-            if self.unit == "seconds" and "{value} seconds" not in self.template:
-                return format_duration(x)
-            shown = format_number(x)
-            return f"+{shown}" if self.kind == "difference" and x > 0 else shown
-        return str(value).replace("_", " ")
+        return _show(self.template, self.unit, self.kind, value)
+
+
+def _cacheable(value: Any) -> bool:
+    """Whether equal values of this one's type read the same (-0.0 equals 0.0 but reads "-0"),
+    it is hashable and it is no long text (the cache stays small)."""
+    kind = type(value)
+    if kind is float:
+        return value != 0.0 or math.copysign(1.0, value) > 0
+    if kind is str:
+        return len(value) <= CACHED_TEXT_LENGTH
+    return kind is int or kind is bool
+
+
+CACHED_TEXT_LENGTH = 64
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _sentence(template: str, unit: str | None, kind: str, value: Any, shown_age: str | None) -> str:
+    """:meth:`Feature.sentence` of a present value (`shown_age` formatted; None: unknown)."""
+    shown = _show(template, unit, kind, value)
+    if shown_age is None:
+        template = _FIRST_AGE_DAYS.sub(" so far", template)
+    text = template.format(value=shown, age_days=shown_age or "")
+    return _FIRST_ONE_DAY.sub("first day", _singular_after_one(text))
+
+
+def _show(template: str, unit: str | None, kind: str, value: Any) -> str:
+    """:meth:`Feature.show` of a feature with this template, unit and kind."""
+    if isinstance(value, (bool, *_bool_types())):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Real):
+        x = float(value)
+        if unit == "fraction":
+            return format_percent(x)
+        if unit == "seconds" and "{value} seconds" not in template:
+            return format_duration(x)
+        shown = format_number(x)
+        return f"+{shown}" if kind == "difference" and x > 0 else shown
+    return str(value).replace("_", " ")
 
 
 def parse_field_value(feature: Feature, raw: Any) -> Any:
@@ -166,6 +201,8 @@ def parse_field_value(feature: Feature, raw: Any) -> Any:
 
 def is_missing(value: Any) -> bool:
     """None or NaN (what a feature row holds for "no value")."""
+    if type(value) is float:  # the common case, without the ABC check
+        return value != value
     return value is None or (isinstance(value, numbers.Real) and value != value)
 
 
@@ -192,10 +229,47 @@ def format_number(x: float) -> str:
         return "0" if shown in ("0", "under 0.1") else f"-{shown}"
     if 0 < x < 0.05:
         return "under 0.1"
+    if type(x) is float and 0 < x < 1e15:
+        return _format_plain(x)
     tenths = _round_half_up(x, 1)
     if tenths >= 2:
         return f"{int(_round_half_up(x, 0)):,}"
     return f"{tenths:.1f}".removesuffix(".0")
+
+
+def _format_plain(x: float) -> str:
+    """:func:`format_number` of a float from 0 up to 1e15 without Decimal: the same half-up
+    rounding of the number as ``repr`` writes it."""
+    tenths, whole = _half_up(x * 10.0, x), None
+    if tenths is None:  # a float next to a half: the digits of repr(x) decide
+        digits, _, fraction = repr(x).partition(".")
+        tenths = int(digits) * 10 + int(fraction[0]) + (len(fraction) > 1 and fraction[1] >= "5")
+        whole = int(digits) + (fraction[0] >= "5")
+    if tenths >= 20:
+        whole = _half_up(x, x) if whole is None else whole
+        if whole is None:
+            digits, _, fraction = repr(x).partition(".")
+            whole = int(digits) + (fraction[0] >= "5")
+        return f"{whole:,}"
+    return str(tenths // 10) if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}"
+
+
+# Below this, a float and the decimal its repr writes differ by less than 1e-9 (times ten
+# included): a fraction further than HALF_MARGIN from one half rounds the same for both.
+_HALF_SAFE_BELOW = 1e6
+HALF_MARGIN = 1e-6
+
+
+def _half_up(scaled: float, x: float) -> int | None:
+    """`scaled` (x or 10x, x >= 0) rounded half up, when that cannot differ from rounding the
+    decimal repr(x) writes; None when it might (x large, or the fraction near one half)."""
+    if x >= _HALF_SAFE_BELOW:
+        return None
+    whole = int(scaled)
+    fraction = scaled - whole
+    if abs(fraction - 0.5) <= HALF_MARGIN:
+        return None
+    return whole + (fraction > 0.5)
 
 
 def format_percent(p: float) -> str:

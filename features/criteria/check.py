@@ -94,8 +94,16 @@ def criterion_status(bc: BoundCriterion, value: Any) -> tuple[Status, Any, str]:
     the field's type, or an ordered category outside the declared order, is ``unknown`` too:
     never a crash, never a silent pass.
     """
-    op, info, label, b = bc.criterion.operator, bc.info, bc.label, bc.bounds
     observed = _normalise(value)
+    if not _memoisable(observed):
+        return _status(bc, observed)
+    result = _memoised(bc, observed)
+    return result.status, result.observed, result.sentence
+
+
+def _status(bc: BoundCriterion, observed: Any) -> tuple[Status, Any, str]:
+    """:func:`criterion_status` of a normalised value."""
+    op, info, label, b = bc.criterion.operator, bc.info, bc.label, bc.bounds
     if op == "present":
         if observed is None:
             return "fail", None, f"{label} is not recorded"
@@ -267,18 +275,62 @@ class CriteriaResult:
 
 def check(criteria: Criteria, row: Mapping[str, Any]) -> CriteriaResult:
     """Check one lead's row (features plus ``lead.x``/``account.x``/``contact.x``)."""
-    results = []
-    for bc in criteria:
-        status, observed, sentence = criterion_status(bc, row.get(bc.criterion.field))
-        crit = bc.criterion
-        results.append(
-            CriterionResult(
-                crit.id, crit.group, crit.required, status, observed, sentence, crit.description
-            )
-        )
+    results = tuple(_checked(bc, row.get(bc.criterion.field)) for bc in criteria)
     verdict = verdict_of(r.status for r in results if r.required)
-    counts: dict[str, int] = {s: sum(r.status == s for r in results) for s in STATUSES}
-    return CriteriaResult(verdict, tuple(results), criteria.file.version, counts)
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    for r in results:
+        if r.status in counts:
+            counts[r.status] += 1
+    return CriteriaResult(verdict, results, criteria.file.version, counts)
+
+
+# Results per criterion (each entry holds its criterion, so that the id stays its own) and
+# normalised value: a lead's fields take few distinct values. Both levels are bounded.
+_MEMO: dict[int, tuple[BoundCriterion, dict[tuple[type, Any], CriterionResult]]] = {}
+MEMO_CRITERIA = 256
+MEMO_VALUES = 512
+MEMO_TEXT_LENGTH = 64
+
+
+def _checked(bc: BoundCriterion, value: Any) -> CriterionResult:
+    """One criterion checked on one value (:func:`criterion_status`), as a result."""
+    observed = _normalise(value)
+    return _memoised(bc, observed) if _memoisable(observed) else _result(bc, observed)
+
+
+def _memoisable(observed: Any) -> bool:
+    """A normalised value whose equals are checked and shown alike (-0.0 equals 0.0 but is
+    shown apart; None is cheap to check), and no long text (the memo stays small)."""
+    kind = type(observed)
+    if kind is str:
+        return len(observed) <= MEMO_TEXT_LENGTH
+    return kind is bool or kind is int or (kind is float and observed != 0.0)
+
+
+def _memoised(bc: BoundCriterion, observed: Any) -> CriterionResult:
+    """:func:`_result`, remembered."""
+    kind = type(observed)
+    entry = _MEMO.get(id(bc))
+    if entry is None or entry[0] is not bc:
+        if len(_MEMO) >= MEMO_CRITERIA:
+            _MEMO.clear()
+        entry = _MEMO[id(bc)] = (bc, {})
+    memo = entry[1]
+    key = (kind, observed)
+    result = memo.get(key)
+    if result is None:
+        if len(memo) >= MEMO_VALUES:
+            memo.clear()
+        result = memo[key] = _result(bc, observed)
+    return result
+
+
+def _result(bc: BoundCriterion, observed: Any) -> CriterionResult:
+    status, shown, sentence = _status(bc, observed)
+    crit = bc.criterion
+    return CriterionResult(
+        crit.id, crit.group, crit.required, status, shown, sentence, crit.description
+    )
 
 
 def lead_row(
