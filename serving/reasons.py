@@ -90,7 +90,8 @@ def allocate_points(
     if gross_abs == 0.0:
         return np.zeros_like(c)
     pos, neg = c > 0, c < 0
-    total_pos, total_neg = float(c[pos].sum()), float(-c[neg].sum())
+    c_pos, c_neg = c[pos], c[neg]
+    total_pos, total_neg = float(c_pos.sum()), float(-c_neg.sum())
     if total_pos == 0.0 or total_neg == 0.0:  # one-sided: D in proportion to |c|
         return np.abs(c) * (d / gross_abs)
     s = float(c.sum())
@@ -99,13 +100,18 @@ def allocate_points(
     gross = min(max(k * gross_abs, abs(d)), 2.0 - abs(d))
     up, down = (gross + d) / 2.0, (gross - d) / 2.0
     points = np.zeros_like(c)
-    points[pos] = c[pos] * (up / total_pos)
-    points[neg] = c[neg] * (down / total_neg)
+    points[pos] = c_pos * (up / total_pos)
+    points[neg] = c_neg * (down / total_neg)
     return points
 
 
 def json_value(value: Any) -> Any:
     """A feature value as JSON can carry it: NaN -> None, numpy scalars -> Python."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # a row's usual values
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -135,6 +141,39 @@ def role_of(f: Feature, value: Any) -> str:
     return "reason"
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What explain() reads of each feature, in model input order."""
+
+    names: tuple[str, ...]
+    groups: tuple[str, ...]
+    context: tuple[bool, ...]  # the lead's age
+    may_be_unknown: tuple[bool, ...]  # a missing value is listed as missing
+
+    @classmethod
+    def of(cls, features: Sequence[Feature]) -> _Layout:
+        return cls(
+            tuple(f.name for f in features),
+            tuple(f.group for f in features),
+            tuple(f.kind == "age" for f in features),
+            tuple(f.unknown_when_missing for f in features),
+        )
+
+
+# One layout per feature list (each entry holds its list, so that the id stays its own).
+_LAYOUTS: dict[int, tuple[Sequence[Feature], _Layout]] = {}
+MAX_LAYOUTS = 64
+
+
+def _layout(features: Sequence[Feature]) -> _Layout:
+    entry = _LAYOUTS.get(id(features))
+    if entry is None or entry[0] is not features:
+        if len(_LAYOUTS) >= MAX_LAYOUTS:
+            _LAYOUTS.clear()
+        entry = _LAYOUTS[id(features)] = (features, _Layout.of(features))
+    return entry[1]
+
+
 def explain(
     features: Sequence[Feature],
     row: Mapping[str, Any],
@@ -153,13 +192,20 @@ def explain(
     """
     points = allocate_points(contrib, p, p0, slope)
     pts: list[float] = points.tolist()  # Python floats: indexing an array costs more
+    layout = _layout(features)
     by_group = dict.fromkeys(GROUPS, 0.0)
-    for f, pt in zip(features, pts, strict=True):
-        by_group[f.group] = by_group.get(f.group, 0.0) + pt
+    for group, pt in zip(layout.groups, pts, strict=True):
+        by_group[group] = by_group.get(group, 0.0) + pt
     age = row.get("lead_age_days")
     age_days = None if age is None or is_missing(age) else float(age)
-    values = [json_value(row.get(f.name)) for f in features]
-    roles = [role_of(f, v) for f, v in zip(features, values, strict=True)]
+    get = row.get
+    values = [json_value(get(name)) for name in layout.names]
+    roles = [  # as role_of() decides, from the layout
+        "context" if context else "missing" if unknown and is_missing(value) else "reason"
+        for context, unknown, value in zip(
+            layout.context, layout.may_be_unknown, values, strict=True
+        )
+    ]
 
     def item(i: int, sentence: str) -> Reason:
         f = features[i]
