@@ -1,8 +1,8 @@
 """The routes: scoring, model details, health, readiness and metrics.
 
 Fair sharing: a worker process runs its requests on one event loop, so a route must not hold it
-for long. A small scoring body (up to :data:`INLINE_BODY_BYTES`, a lead with up to about 50
-events) is parsed and scored inline, about a millisecond, cheaper than a hand-off to a thread; a
+for long. A small scoring body (up to :data:`INLINE_BODY_BYTES`, a lead with up to about 40
+events) is parsed and scored inline, a millisecond or two, so a hand-off would buy nothing; a
 larger one (a lead with thousands of events, a batch) goes to a worker thread within the
 request's time budget (``LEADSCORE_REQUEST_TIMEOUT_SECONDS``; 503 past it). `/healthz` and
 `/readyz` are ``async`` so that they never wait for a thread either.
@@ -39,11 +39,11 @@ from leadscore.serving.settings import Settings
 
 router = APIRouter()
 T = TypeVar("T")
-# Bodies up to this size (a lead of about 50 events; the example lead of 20 is 3.8 KB) are
-# scored on the event loop; larger ones on a worker thread. Measured on a busy 2-core machine
-# (parse, validate, score with reasons; p50): 20 events 3.3 ms, 50 events 7 ms, 1,000 events
-# 77 ms, 5,000 events 380 ms; a hand-off to a thread and back 0.14 ms. So a small lead pays no
-# hand-off, and no lead holds the loop (and every other request) for more than a few ms.
+# Bodies up to this size (a lead of about 40 events; the example lead of 20 is 3.8 KB) are
+# scored on the event loop; larger ones on a worker thread. Measured 2026-12-02 on a quiet 2-core
+# machine (parse, validate, score with reasons; p50): 20 events 1.5 ms, 50 events 2.1 ms, 1,000
+# events 22 ms, 5,000 events 75 ms; a hand-off to a thread and back 0.14 ms. So a small lead
+# pays no hand-off, and no lead holds the loop (and every other request) for more than a few ms.
 INLINE_BODY_BYTES = 8 * 1024
 _NEXT_STEPS = (
     "Also try each step of next_steps.yaml on the lead (its event added at as_of) and return "
