@@ -54,13 +54,25 @@ class PolicyConfig(_Strict):
 
 
 class TierConfig(_Strict):
+    """How the leads that are not MQLs split into B, C and D (A is exactly the MQLs).
+
+    ``probability``: fixed cuts on the calibrated probability (B >= b, C >= c); ``share``: B is
+    the next `b` share of all leads after the MQLs, C the next `c` share, cuts learned on the
+    calibration slice (every tier populated whatever the base rate); ``precision``: B is the
+    most leads below the MQLs that still convert at least `b`, C at least `c`.
+    """
+
+    kind: Literal["probability", "share", "precision"] = "probability"
     b: float = Field(0.2, ge=0, le=1)
     c: float = Field(0.08, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> TierConfig:
-        if self.c > self.b:
-            raise ValueError("tier cut c must not exceed b")
+        if self.kind == "share":
+            if self.b + self.c > 1:
+                raise ValueError(f"tier shares b + c must be at most 1, got {self.b} + {self.c}")
+        elif self.c > self.b:
+            raise ValueError(f"tier {self.kind} c must not exceed b, got c {self.c} > b {self.b}")
         return self
 
 

@@ -225,7 +225,8 @@ ECE {m.get("test_ece_uncalibrated", float("nan")):.4f}.
 ## Threshold policy
 {info["policy"]}: global threshold {info["thresholds"]["global_threshold"]:.4f};
 per source: {info["thresholds"]["by_source"] or "none (too few positives per source)"}.
-Tiers: A = MQL; B >= {info["tiers"]["b"]}; C >= {info["tiers"]["c"]}; D below.
+Tiers ({info["tiers"].get("kind", "probability")} policy): A = MQL; B >= {info["tiers"]["b"]};
+C >= {info["tiers"]["c"]}; D below.
 
 ## Caveats and the leakage audit
 {_bullets(info.get("caveats") or [], "none: every feature is point in time")}

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.serving.runtime import Thresholds
-from leadscore.training.config import PolicyConfig
+from leadscore.serving.runtime import Thresholds, TierCuts
+from leadscore.training.config import PolicyConfig, TierConfig
 
 
 def policy_dict(cfg: PolicyConfig) -> dict[str, Any]:
@@ -69,3 +69,32 @@ def compute_thresholds(held_out: pd.DataFrame, cfg: PolicyConfig, revision: int 
                 part["p"].to_numpy(), part["label"].to_numpy(), cfg.kind, value
             )
     return Thresholds(policy_dict(cfg), global_t, by_source, revision)
+
+
+def tier_cuts(rows: pd.DataFrame, thresholds: Thresholds, cfg: TierConfig) -> TierCuts:
+    """The B and C cuts under the tier policy, from the policy rows (`p`, `label`,
+    `lead_source`): fixed cuts as written, or learned on the leads below their source's MQL
+    threshold (shares of all leads, or the conversion each tier keeps)."""
+    if cfg.kind == "probability":
+        return TierCuts(cfg.b, cfg.c)
+    p, y = rows["p"].to_numpy(dtype=float), rows["label"].to_numpy()
+    cut = np.array([thresholds.for_source(s) for s in rows["lead_source"].astype("string")])
+    rest = p < cut
+    if not rest.any():  # every lead is an MQL: nothing to split
+        return TierCuts(1.0, 1.0)
+    rest_p, rest_y = p[rest], y[rest]
+    if cfg.kind == "share":  # shares of all leads, taken from those below the MQLs
+        scale = len(p) / len(rest_p)
+        b = _share_cut(rest_p, rest_y, cfg.b * scale)
+        c = _share_cut(rest_p, rest_y, (cfg.b + cfg.c) * scale)
+    else:
+        b = threshold_for(rest_p, rest_y, "precision", cfg.b)
+        c = threshold_for(rest_p, rest_y, "precision", cfg.c)
+    return TierCuts(b, min(b, c))
+
+
+def _share_cut(p: np.ndarray, y: np.ndarray, share: float) -> float:
+    """The cut above which `share` of `p` lies (all of it past 1; nothing at 0)."""
+    if share <= 0:
+        return float(np.nextafter(p.max(), np.inf))
+    return threshold_for(p, y, "capacity", min(1.0, share))

@@ -23,7 +23,7 @@ from leadscore.features.criteria.rules import Criteria, CriteriaError, load_crit
 from leadscore.features.spec import FeatureSpec, build_spec
 from leadscore.serving.digests import write_digests
 from leadscore.serving.registry import RUN_VERSION_TAG
-from leadscore.serving.runtime import Encoding, Scorer, TierCuts
+from leadscore.serving.runtime import Encoding, Scorer
 from leadscore.training.config import TrainingConfig
 from leadscore.training.data import LeadExclusion, TrainingSet, build_training_set
 from leadscore.training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
@@ -33,7 +33,7 @@ from leadscore.training.models import (
     fit_booster,
     fit_logreg,
 )
-from leadscore.training.policy import compute_thresholds, policy_rows
+from leadscore.training.policy import compute_thresholds, policy_rows, tier_cuts
 from leadscore.training.sanity import check_source, reference_age
 from leadscore.training.tracking import (
     configure,
@@ -149,14 +149,16 @@ def fit_scorer(
     trained_ages = sorted(ts.rows["lead_age_days"].unique().tolist())
     reference = cfg.reference_age if cfg.reference_age in trained_ages else trained_ages[-1]
     # the policy counts each lead once, as it stands at the reference age ("top 20% of leads")
-    thresholds = compute_thresholds(policy_rows(held_out, reference), cfg.policy)
+    at_reference = policy_rows(held_out, reference)
+    thresholds = compute_thresholds(at_reference, cfg.policy)
+    tiers = tier_cuts(at_reference, thresholds, cfg.tiers)
     scorer = Scorer(
         spec=ts.spec,
         encoding=encoding,
         booster=booster,
         calibrator=calibrator,
         thresholds=thresholds,
-        tiers=TierCuts(cfg.tiers.b, cfg.tiers.c),
+        tiers=tiers,
         meta={
             "model_name": model_name,
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -290,7 +292,8 @@ def train_model(
              "policy": json.dumps(thresholds.policy),
              "thresholds": {"global_threshold": thresholds.global_threshold,
                             "by_source": thresholds.by_source},
-             "tiers": {"b": cfg.tiers.b, "c": cfg.tiers.c},
+             "tiers": {"kind": cfg.tiers.kind, "b": round(scorer.tiers.b, 4),
+                       "c": round(scorer.tiers.c, 4)},
              "caveats": caveats, "audit_refused": refused_notes}
         )  # fmt: skip
         mlflow.log_text(card, "model_card.md")
