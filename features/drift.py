@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,22 @@ class Bins:
             bounds = ["-inf", *(f"{e:g}" for e in self.edges), "inf"]
             return [f"({a}, {b}]" for a, b in pairwise(bounds)] + [MISSING]
         return [*self.values, OTHER, MISSING]
+
+    def to_dict(self) -> dict[str, object]:
+        """The bins as JSON-ready data (:meth:`from_dict` reads it back)."""
+        if self.kind == "number":
+            return {"kind": "number", "edges": list(self.edges)}
+        return {"kind": "category", "values": list(self.values)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Bins:
+        """Bins written by :meth:`to_dict`."""
+        kind = data.get("kind")
+        if kind == "number":
+            return cls("number", edges=tuple(float(cast(float, e)) for e in _listed(data, "edges")))
+        if kind == "category":
+            return cls("category", values=tuple(str(v) for v in _listed(data, "values")))
+        raise ValueError(f"bins of kind {kind!r}: expected 'number' or 'category'")
 
     def counts(self, values: pd.Series) -> np.ndarray:
         """How many of `values` fall in each bin."""
@@ -170,3 +186,16 @@ def _share(part: float, whole: int) -> float:
 def _shares(counts: np.ndarray) -> tuple[float, ...]:
     total = counts.sum()
     return tuple(float(c / total) if total else math.nan for c in counts)
+
+
+def _listed(data: Mapping[str, object], key: str) -> list[object]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        raise ValueError(f"bins: {key!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def reference(values: pd.Series, kind: Kind) -> dict[str, object]:
+    """A reference sample as its bins and their counts (what a later sample is compared with)."""
+    bins = fit_bins(values, kind)
+    return bins.to_dict() | {"counts": [int(c) for c in bins.counts(values)]}

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadscore.features.contract import CrmData
-from leadscore.features.drift import FeatureDrift, Kind, drift_table
+from leadscore.features.drift import FeatureDrift, Kind, drift_table, reference
 from leadscore.features.snapshot import as_of_after_creation, snapshot
 from leadscore.features.spec import FeatureSpec
 
@@ -54,7 +56,35 @@ def data_drift(
 ) -> list[DriftRow]:
     """Each feature's shift from `reference` to `current` snapshots, largest first; the `top`
     features by `importance` (gain, say) carry their rank."""
-    ranked = sorted((importance or {}).items(), key=lambda kv: (-kv[1], kv[0]))
-    rank = {name: i + 1 for i, (name, value) in enumerate(ranked[:top]) if value > 0}
-    rows = drift_table(reference, current, feature_kinds(spec))
+    kinds = feature_kinds(spec)
+    rank = {name: i + 1 for i, name in enumerate(top_features(importance or {}, kinds, top))}
+    rows = drift_table(reference, current, kinds)
     return [DriftRow(row, rank.get(row.feature)) for row in rows]
+
+
+def top_features(
+    importance: Mapping[str, float], names: Mapping[str, object], top: int = TOP_FEATURES
+) -> list[str]:
+    """The `top` features of `names` by `importance`, largest first (ties by name; none at 0)."""
+    ranked = sorted(importance.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [name for name, value in ranked if value > 0 and name in names][:top]
+
+
+def drift_reference(
+    rows: pd.DataFrame,
+    scores: np.ndarray,
+    spec: FeatureSpec,
+    importance: Mapping[str, float],
+    top: int = TOP_FEATURES,
+) -> dict[str, Any]:
+    """What the service compares its traffic with (kept in the model's metadata): the bins and
+    counts of the calibrated scores and of the `top` features by `importance` on the training
+    snapshots."""
+    kinds = feature_kinds(spec)
+    chosen = top_features(importance, kinds, top)
+    return {
+        "rows": len(rows),
+        "score": reference(pd.Series(scores, dtype="float64"), "number"),
+        "features": {name: reference(rows[name], kinds[name]) | {"kind": kinds[name]}
+                     for name in chosen},
+    }  # fmt: skip

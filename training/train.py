@@ -34,6 +34,7 @@ from leadscore.training.models import (
     fit_logreg,
 )
 from leadscore.training.policy import compute_thresholds, policy_rows, tier_cuts
+from leadscore.training.review import drift_reference
 from leadscore.training.sanity import check_source, reference_age
 from leadscore.training.tracking import (
     configure,
@@ -146,6 +147,7 @@ def fit_scorer(
     held_out = calib[["lead_id", "lead_source", "label", "lead_age_days"]].assign(
         p=calibrator(raw_calib)
     )
+    gain = dict(zip(encoding.names, booster.feature_importance("gain"), strict=True))
     trained_ages = sorted(ts.rows["lead_age_days"].unique().tolist())
     reference = cfg.reference_age if cfg.reference_age in trained_ages else trained_ages[-1]
     # the policy counts each lead once, as it stands at the reference age ("top 20% of leads")
@@ -168,6 +170,7 @@ def fit_scorer(
             "reference_age": reference,
             "data_window": {k: ts.fingerprint[k] for k in ("created_from", "created_to")},
             "feature_config": feature_config.model_dump(mode="json"),
+            "drift_reference": drift_reference(train, held_out["p"].to_numpy(), ts.spec, gain),
         },
     )
     return Fitted(ts, scorer, logreg, reference, cal_scores, held_out)

@@ -112,3 +112,21 @@ def test_bins_without_reference_values() -> None:
     bins = fit_bins(pd.Series([None, None], dtype=float), "number")
     assert bins == Bins("number")
     assert bins.counts(pd.Series([1.0, None])).tolist() == [1.0, 1.0]
+
+
+def test_bins_round_trip_through_json() -> None:
+    import json
+
+    from leadscore.features.drift import reference
+
+    for values, kind in ((pd.Series([3.0, 1.0, 2.0, None, 5.5]), "number"),
+                         (pd.Series(["b", "a", None, "b"]), "category")):  # fmt: skip
+        bins = fit_bins(values, kind)  # type: ignore[arg-type]
+        assert Bins.from_dict(json.loads(json.dumps(bins.to_dict()))) == bins
+        kept = reference(values, kind)  # type: ignore[arg-type]
+        assert sum(kept["counts"]) == len(values)  # type: ignore[arg-type]
+        assert kept["counts"] == bins.counts(values).tolist()
+    with pytest.raises(ValueError, match="bins of kind 'deciles'"):
+        Bins.from_dict({"kind": "deciles"})
+    with pytest.raises(ValueError, match="'edges' must be a list"):
+        Bins.from_dict({"kind": "number", "edges": 3})

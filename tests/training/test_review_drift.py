@@ -81,3 +81,29 @@ def test_a_shifted_quarter_ranks_the_shifted_features_first(
     assert (ranks["industry"], ranks["lead_source"], ranks["employee_band"]) == (1, 2, None)
     band = next(r.drift for r in rows if r.drift.feature == "employee_band")
     assert band.vanished_values == ("200-499",)  # every such company moved up a band
+
+
+def test_training_keeps_the_reference_the_service_will_compare_with(
+    train_bundle: Path, config: FeatureConfig
+) -> None:
+    from leadscore.features.drift import Bins
+    from leadscore.training.config import load_training_config
+    from leadscore.training.data import build_training_set
+    from leadscore.training.train import fit_scorer
+
+    cfg = load_training_config()
+    ts = build_training_set(load_source(train_bundle, config), build_spec(config), cfg)
+    fitted = fit_scorer(ts, config, cfg, progress=lambda _: None)
+    kept = fitted.scorer.meta["drift_reference"]
+    train = ts.part("train")
+    assert kept["rows"] == len(train)
+    assert sum(kept["score"]["counts"]) == len(fitted.held_out)
+    gain = dict(zip(fitted.scorer.encoding.names,
+                    fitted.scorer.booster.feature_importance("gain"), strict=True))  # fmt: skip
+    kinds = feature_kinds(ts.spec)
+    expected = sorted((n for n in gain if gain[n] > 0 and n in kinds), key=lambda n: (-gain[n], n))
+    assert list(kept["features"]) == expected[:5]
+    for name, ref in kept["features"].items():
+        bins = Bins.from_dict(ref)
+        assert ref["counts"] == bins.counts(train[name]).tolist()
+        assert sum(ref["counts"]) == len(train)
