@@ -17,7 +17,9 @@ Scalar = bool | int | float | str | None
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # forbid: responses are validated from plain data (service.score_lead), so a misspelt key
+    # must fail rather than leave its field at the default
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ErrorItem(_Out):
