@@ -78,6 +78,15 @@ class EventFilter:
         """Whether one event (a mapping of canonical event fields) passes the filter."""
         return all(event.get(col) in allowed for col, allowed in self._conditions)
 
+    @functools.cached_property
+    def _beyond_type(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return tuple(c for c in self._conditions if c[0] != "type")
+
+    def matches_beyond_type(self, event: Mapping[str, Any]) -> bool:
+        """:meth:`matches` for an event already known to be of one of the filter's types (a
+        caller that looks filters up by event type skips that check)."""
+        return all(event.get(col) in allowed for col, allowed in self._beyond_type)
+
 
 @dataclass(frozen=True)
 class Feature:

@@ -33,7 +33,6 @@ from leadscore.features.spec import EventFilter
 from leadscore.features.yamlfile import load_config
 
 Action = Literal["route_to_sales", "qualify", "nurture"]
-Conditions = tuple[tuple[str, tuple[str, ...]], ...]  # (column, allowed values), all to be met
 ROUTING_FILE = "routing.yaml"
 
 
@@ -97,18 +96,6 @@ class RoutingConfig(BaseModel):
             by_type[raiser.type] = (*by_type.get(raiser.type, ()), raiser)
         return by_type
 
-    @cached_property
-    def raiser_conditions(self) -> dict[str, tuple[tuple[HandRaiser, Conditions], ...]]:
-        """:attr:`raisers_by_type`, each raiser with its event filter's conditions but the
-        type's (an event is only tried against the raisers of its own type)."""
-        return {
-            kind: tuple(
-                (r, tuple(c for c in r.event_filter.conditions() if c[0] != "type"))
-                for r in raisers
-            )
-            for kind, raisers in self.raisers_by_type.items()
-        }
-
 
 @dataclass(frozen=True)
 class Recommendation:
@@ -140,7 +127,7 @@ def hand_raise(
         else None
     )
     found: tuple[HandRaiser, Mapping[str, Any]] | None = None
-    by_type = config.raiser_conditions
+    by_type = config.raisers_by_type
     for event in events:
         kind = event.get("type")
         raisers = by_type.get(kind) if isinstance(kind, str) else None
@@ -149,13 +136,11 @@ def hand_raise(
         when = event.get("timestamp")
         if not isinstance(when, datetime) or when > as_of or (since and when < since):
             continue
-        for raiser, conditions in raisers:  # raiser.matches(event), its type already known
-            for col, allowed in conditions:
-                if event.get(col) not in allowed:
-                    break
-            else:
-                if found is None or when >= found[1]["timestamp"]:
-                    found = (raiser, event)
+        for raiser in raisers:  # tried by the event's type: the rest of the filter decides
+            if raiser.event_filter.matches_beyond_type(event) and (
+                found is None or when >= found[1]["timestamp"]
+            ):
+                found = (raiser, event)
     return found
 
 

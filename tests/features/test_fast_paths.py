@@ -210,3 +210,27 @@ def test_a_text_over_the_limit_as_sent_is_refused_even_if_stripping_would_fit_it
     assert [(p.loc, p.msg) for p in info.value.problems] == [
         (("events", 0, "subtype"), "String should have at most 1000 characters (got 1001)")
     ]
+
+
+_VALUES = st.sampled_from(["a", "b", "c", None])
+_ALLOWED = st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True).map(tuple)
+
+
+@given(
+    types=st.lists(st.sampled_from(["email", "web"]), min_size=1, max_size=2, unique=True),
+    subtype=_ALLOWED, direction=_ALLOWED, outcome=_ALLOWED,
+    event=st.fixed_dictionaries({"subtype": _VALUES, "direction": _VALUES, "outcome": _VALUES}),
+)  # fmt: skip
+def test_matching_beyond_the_type_agrees_with_matching_for_events_of_its_types(
+    types: list[str],
+    subtype: tuple[str, ...],
+    direction: tuple[str, ...],
+    outcome: tuple[str, ...],
+    event: dict[str, Any],
+) -> None:
+    from leadscore.features.spec import EventFilter
+
+    f = EventFilter(type=tuple(types), subtype=subtype, direction=direction, outcome=outcome)
+    for kind in types:
+        typed = event | {"type": kind}
+        assert f.matches_beyond_type(typed) == f.matches(typed)
