@@ -134,11 +134,13 @@ def missing_sentence(f: Feature) -> str:
 def role_of(f: Feature, value: Any) -> str:
     """Where a feature's points are listed: ``context`` (the lead's age, which says when the
     lead is scored, not anything about it), ``missing`` (an unknown value) or ``reason``."""
-    if f.kind == "age":
+    return _role(f.kind == "age", f.unknown_when_missing, value)
+
+
+def _role(context: bool, may_be_unknown: bool, value: Any) -> str:
+    if context:
         return "context"
-    if f.unknown_when_missing and is_missing(value):
-        return "missing"
-    return "reason"
+    return "missing" if may_be_unknown and is_missing(value) else "reason"
 
 
 @dataclass(frozen=True)
@@ -200,8 +202,8 @@ def explain(
     age_days = None if age is None or is_missing(age) else float(age)
     get = row.get
     values = [json_value(get(name)) for name in layout.names]
-    roles = [  # as role_of() decides, from the layout
-        "context" if context else "missing" if unknown and is_missing(value) else "reason"
+    roles = [  # role_of(), from the layout
+        _role(context, unknown, value)
         for context, unknown, value in zip(
             layout.context, layout.may_be_unknown, values, strict=True
         )
