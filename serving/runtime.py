@@ -148,7 +148,8 @@ class Calibrator:
 
     `isotonic`: piecewise-linear through (x, y) knots (as scikit-learn's IsotonicRegression
     predicts, clipped at the ends); `sigmoid`: Platt scaling on the raw log-odds,
-    ``1 / (1 + exp(-(a * logit(p) + b)))``; `none`: identity.
+    ``1 / (1 + exp(-(a * logit(p) + b)))``; `beta`: beta calibration (Kull et al., 2017),
+    ``logit(q) = a * ln(p) - b * ln(1 - p) + c`` with a, b >= 0; `none`: identity.
     """
 
     method: str = "none"
@@ -156,6 +157,7 @@ class Calibrator:
     y: tuple[float, ...] = ()
     a: float = 1.0
     b: float = 0.0
+    c: float = 0.0
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=np.float64)
@@ -165,11 +167,17 @@ class Calibrator:
             clipped = np.clip(raw, 1e-12, 1 - 1e-12)
             logit = np.log(clipped / (1 - clipped))
             return 1.0 / (1.0 + np.exp(-(self.a * logit + self.b)))
+        if self.method == "beta":
+            clipped = np.clip(raw, 1e-12, 1 - 1e-12)
+            logit = self.a * np.log(clipped) - self.b * np.log1p(-clipped) + self.c
+            return 1.0 / (1.0 + np.exp(-logit))
         return raw
 
     @property
     def monotone(self) -> bool:
         """Whether a higher raw probability never moves the calibrated one both ways."""
+        if self.method == "beta":
+            return self.a >= 0 and self.b >= 0
         if self.method != "isotonic":
             return True
         steps = np.diff(np.asarray(self.y, dtype=np.float64))
@@ -269,7 +277,8 @@ class Scorer:
             encoding=encoding,
             booster=lgb.Booster(model_file=str(path / BOOSTER_FILE)),
             calibrator=Calibrator(
-                cal["method"], tuple(cal["x"]), tuple(cal["y"]), cal["a"], cal["b"]
+                cal["method"], tuple(cal["x"]), tuple(cal["y"]), cal["a"], cal["b"],
+                cal.get("c", 0.0),  # models saved before beta calibration have no `c`
             ),
             thresholds=Thresholds(**data["thresholds"]),
             tiers=TierCuts(**data["tiers"]),
