@@ -24,7 +24,8 @@ must compute it from bin counts summed across workers, which neither offers.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Literal, cast
@@ -103,6 +104,36 @@ class Bins:
         at = np.array([index.get(str(v), len(self.values)) for v in present], dtype=int)
         counted = np.bincount(at, minlength=len(self.values) + 1).astype(float)
         return np.append(counted, float(missing.sum()))
+
+    def locator(self) -> Callable[[object], int]:
+        """A function giving the bin of one value, as :meth:`counts` bins it, for a service that
+        counts values one at a time: the edges or the category index are prepared once, so the
+        values a feature row holds (None, a number, a text, a boolean) cost a few hundred
+        nanoseconds; any other value goes through :meth:`counts` itself."""
+
+        def slow(value: object) -> int:
+            return int(np.argmax(self.counts(pd.Series([value], dtype=object))))
+
+        if self.kind == "number":
+            edges, missing = list(self.edges), len(self.edges) + 1
+
+            def number(value: object) -> int:
+                if isinstance(value, float | int):  # bool too: 1.0 and 0.0, as pandas reads it
+                    return missing if value != value else bisect_left(edges, value)
+                return missing if value is None else slow(value)
+
+            return number
+        index = {v: i for i, v in enumerate(self.values)}
+        other, missing = len(self.values), len(self.values) + 1
+
+        def category(value: object) -> int:
+            if isinstance(value, str):
+                return index.get(value, other)
+            if value is None or (isinstance(value, float) and value != value):
+                return missing
+            return index.get(str(value), other) if isinstance(value, bool | int) else slow(value)
+
+        return category
 
 
 def fit_bins(reference: pd.Series, kind: Kind, deciles: int = DECILES) -> Bins:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -26,13 +28,20 @@ from starlette.requests import ClientDisconnect
 from leadscore.serving.api.bodies import BodyError
 from leadscore.serving.api.handoffs import Loop, open_loop
 from leadscore.serving.api.handoffs import router as handoff_router
-from leadscore.serving.api.metrics import DISCONNECTED, METHODS, OTHER_METHOD, Metrics
+from leadscore.serving.api.metrics import (
+    DISCONNECTED,
+    METHODS,
+    MULTIPROC_ENV,
+    OTHER_METHOD,
+    Metrics,
+)
 from leadscore.serving.api.openapi import build_openapi
 from leadscore.serving.api.routes import router
 from leadscore.serving.api.service import ModelHolder, ModelRefused, build_served
 from leadscore.serving.api.shortcut import ScoreShortcut
 from leadscore.serving.api.watcher import CheckResult, ModelWatcher
 from leadscore.serving.auth import KeyRing
+from leadscore.serving.live_drift import DriftRecorder, LiveDrift
 from leadscore.serving.runtime import Scorer
 from leadscore.serving.settings import Settings
 
@@ -46,8 +55,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 DESCRIPTION = """\
 Calibrated MQL probability, tier and plain-language reasons for one lead or many, next to the
 team's written SQL criteria and a recommended action. Send the `X-API-Key` header (scope
-`score`; the handoff queue, feedback and outcomes need `feedback`; `/metrics` and
-`/v1/admin/reload` need `admin`). Bodies use the data contract's field
+`score`; the handoff queue, feedback and outcomes need `feedback`; `/metrics`,
+`/v1/model/drift` and `/v1/admin/reload` need `admin`). Bodies use the data contract's field
 names; the documentation's "Scoring API" guide walks through a request.
 """
 
@@ -260,7 +269,9 @@ def install_model(app: FastAPI, uri: str) -> bool:
         holder.refuse(str(exc))
         log.error("model refused: %s", exc)
         return False
-    holder.install(served)
+    drift: LiveDrift = app.state.drift  # counts per version: a new version starts from zero
+    recorder = drift.start(served.ref.version, served.scorer.meta, served.scorer.spec.names)
+    holder.install(replace(served, drift=recorder))
     app.state.metrics.served(served.ref.name, served.ref.version, served.ref.alias)
     app.openapi_schema = None  # rebuilt from the new model on next request
     log.info("serving %s (version %s) from %s", served.ref.name, served.ref.version, uri)
@@ -297,6 +308,11 @@ def _store_gauges(app: FastAPI) -> dict[str, Any] | None:
         return None
 
 
+def _recorder(app: FastAPI) -> DriftRecorder | None:
+    served = app.state.holder.current
+    return served.drift if served is not None else None
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model before the first request."""
@@ -319,6 +335,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(watcher.run, settings.reload_interval_seconds)
+            tasks.start_soon(app.state.drift.run, lambda: _recorder(app))
             yield
             tasks.cancel_scope.cancel()
     finally:
@@ -338,6 +355,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.watcher = _watcher(app, settings)
     app.state.loop = Loop(error="starting")
     app.state.metrics.watch_store(lambda: _store_gauges(app))
+    metrics: Metrics = app.state.metrics
+    # workers share the metrics directory: it also keeps each drift warning to one line
+    app.state.drift = LiveDrift(metrics.drift, metrics.drift_counts, os.environ.get(MULTIPROC_ENV))
+    metrics.watch_drift(lambda: app.state.drift.psi_values(_recorder(app)), app.state.drift.flush)
     app.include_router(router)
     app.include_router(handoff_router)
     # imported here: the pages import this package (schemas, the loop), so a module-level import

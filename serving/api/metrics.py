@@ -16,7 +16,17 @@
   (over the queue bound), ``leadscore_handoff_record_failures_total`` (write attempts the store
   refused; retried) and ``leadscore_handoff_records_queued``: the handoff recorder's counts,
   pushed by its writer thread after each pass and at scrape time (each worker has a recorder,
-  so with several workers they are added up like the request counters).
+  so with several workers they are added up like the request counters);
+* ``leadscore_drift_observations_total{version,feature,bucket}``: leads scored by each model
+  version, by histogram (``feature``: ``mql_probability`` for the calibrated score, or one of
+  the model's top features) and bucket (the index of a bin of the model's drift reference; see
+  :mod:`leadscore.serving.live_drift`; each worker adds its leads within a second, and before
+  it answers a scrape). Only a model with a drift reference has them; a new version starts
+  its own series at zero and the series of the versions before are kept (in multiprocess mode
+  a series lives in every worker's file, so no worker could remove it);
+* ``leadscore_drift_psi{version,feature}``: each histogram's PSI for the served version against
+  its reference, computed at scrape time from the counts summed across workers, and only once
+  the version has scored enough leads to judge (:data:`~leadscore.serving.live_drift.MIN_LEADS`).
 
 With several workers (``leadscore serve --workers N``) each worker is a process; the serve
 command points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory and `/metrics` then adds up
@@ -27,7 +37,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -47,6 +57,7 @@ METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 OTHER_METHOD = "other"
 DISCONNECTED = 499  # nginx's "client closed request": the client left before its response
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+DRIFT_OBSERVATIONS, DRIFT_PSI = "leadscore_drift_observations", "leadscore_drift_psi"
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -80,6 +91,25 @@ class StoreGauges(Collector):
             if total:
                 rate.add_metric([tier], counts["accepted"] / total)
         yield rate
+
+
+class DriftGauges(Collector):
+    """The served version's PSI per histogram, computed when scraped (`read` returns
+    ``(version, feature, psi)`` triples: nothing until the version can be judged)."""
+
+    def __init__(self, read: Callable[[], Iterable[tuple[str, str, float]]]):
+        self.read = read
+
+    def collect(self) -> Iterator[Metric]:
+        """The gauge; no sample while there is nothing to judge."""
+        family = GaugeMetricFamily(
+            DRIFT_PSI, "Population stability index of the served version's scored leads against "
+            "its training reference, by histogram (the score or a top feature).",
+            labels=["version", "feature"],
+        )  # fmt: skip
+        for version, feature, value in self.read():
+            family.add_metric([version, feature], value)
+        yield family
 
 
 class RecorderCounts(Protocol):
@@ -163,8 +193,16 @@ class Metrics:
             "leadscore_model_info", "The served model (value 1).", ["name", "version", "alias"],
             registry=self.registry, multiprocess_mode="liveall",
         )  # fmt: skip
+        self.drift = Counter(
+            DRIFT_OBSERVATIONS,
+            "Scored leads by model version, histogram (the score or a top feature) and bucket "
+            "of the model's drift reference.",
+            ["version", "feature", "bucket"], registry=self.registry,
+        )  # fmt: skip
         self.recorder = RecorderMetrics(self.registry)
         self.store: StoreGauges | None = None
+        self.drift_gauges: DriftGauges | None = None
+        self._drift_flush: Callable[[], None] = lambda: None
         # the request metrics' children by labels: looked up once, not on every request
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
@@ -172,6 +210,35 @@ class Metrics:
         """Report the handoff store's gauges (computed at scrape time)."""
         self.store = StoreGauges(read)
         self.registry.register(self.store)
+
+    def watch_drift(
+        self, read: Callable[[], Iterable[tuple[str, str, float]]], flush: Callable[[], None]
+    ) -> None:
+        """Report the served version's PSI per histogram (computed at scrape time); `flush`
+        adds the leads this process counted but has not yet added to the counter (called
+        before every scrape)."""
+        self.drift_gauges = DriftGauges(read)
+        self._drift_flush = flush
+        self.registry.register(self.drift_gauges)
+
+    def drift_counts(self, version: str) -> dict[tuple[str, int], float]:
+        """One version's drift counts by (feature, bucket): all workers' added up in
+        multiprocess mode (read from their files, as `/metrics` reads them), else this app's."""
+        if os.environ.get(MULTIPROC_ENV):
+            families: Iterable[Metric] = MultiProcessCollector(None).collect()
+        else:
+            families = self.drift.collect()
+        counts: dict[tuple[str, int], float] = {}
+        total = DRIFT_OBSERVATIONS + "_total"
+        for family in families:
+            if family.name != DRIFT_OBSERVATIONS:
+                continue
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name == total and labels.get("version") == version:
+                    key = (labels["feature"], int(labels["bucket"]))
+                    counts[key] = counts.get(key, 0.0) + sample.value
+        return counts
 
     def watch_recorder(self, read: Callable[[], RecorderCounts]) -> Callable[[], None]:
         """Report the handoff recorder's counts (`read` returns them); returns the function
@@ -199,10 +266,12 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition format; all workers' values in multiprocess mode."""
         self.recorder.update()
+        self._drift_flush()
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
-            if self.store is not None:
-                registry.register(self.store)
+            for collector in (self.store, self.drift_gauges):
+                if collector is not None:
+                    registry.register(collector)
             return generate_latest(registry)
         return generate_latest(self.registry)

@@ -24,8 +24,10 @@ from leadscore.serving.api.bodies import BodyError, json_body, parse_lead
 from leadscore.serving.api.metrics import CONTENT_TYPE, Metrics
 from leadscore.serving.api.schemas import (
     BatchResponse,
+    DriftHistogram,
     FeatureInfo,
     Health,
+    ModelDrift,
     ModelInfo,
     Readiness,
     ScoreResponse,
@@ -35,6 +37,7 @@ from leadscore.serving.api.schemas import (
 from leadscore.serving.api.service import ModelHolder, Served, score_lead
 from leadscore.serving.api.watcher import ModelWatcher
 from leadscore.serving.auth import HEADER, AdminKey, KeyRing, ScoreKey
+from leadscore.serving.live_drift import LiveDrift
 from leadscore.serving.settings import Settings
 
 router = APIRouter()
@@ -335,6 +338,31 @@ def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelI
             for f in scorer.spec
         ],
     )
+
+
+@router.get(
+    "/v1/model/drift", response_model=ModelDrift, tags=["model"],
+    responses=_errors(401, 403, 503),
+    summary="Live drift: the served version's scores and top features against its training",
+)  # fmt: skip
+def model_drift(_key: AdminKey, served: CurrentModel, request: Request) -> ModelDrift:
+    """The distribution of the calibrated score and of the model's top features over the leads
+    the served version scored since it was swapped in (all workers), against the model's
+    training reference, with each one's PSI once enough leads were scored to judge. A model
+    without a drift reference serves as usual; this says so."""
+    drift: LiveDrift = request.app.state.drift
+    report = drift.report(served.drift, served.scorer.meta, served.scorer.spec.names)
+    return ModelDrift(
+        model=served.ref, status=report.status, detail=report.detail, leads=report.leads,
+        min_leads=drift.min_leads, reference_rows=report.reference_rows,
+        histograms=[
+            DriftHistogram(
+                name=h.name, kind=h.kind, psi=h.psi, verdict=h.verdict, buckets=list(h.labels),
+                reference_share=list(h.reference_share), live_count=list(h.live_count),
+            )
+            for h in report.histograms
+        ],
+    )  # fmt: skip
 
 
 @router.post(

@@ -288,3 +288,40 @@ class Readiness(_Out):
         description="Why no model (or no newer version) is served: `loading`, or a fixed "
         "phrase without an admin key, the full reason with one.",
     )
+
+
+class DriftHistogram(_Out):
+    """The score or one top feature: the served version's leads bucket by bucket against the
+    model's training reference."""
+
+    name: str = Field(
+        description="`mql_probability` (the calibrated score, against the calibration slice) "
+        "or a feature name (against the training snapshots)."
+    )
+    kind: Literal["number", "category"] = Field(
+        description="number: bins at the reference's deciles; category: one bin per value."
+    )
+    psi: float | None = Field(
+        description="Population stability index; null until `min_leads` leads are scored."
+    )
+    verdict: Literal["stable", "moderate", "shifted"] | None = Field(
+        description="PSI under 0.1 stable, under 0.2 moderate, else shifted; null when not judged."
+    )
+    buckets: list[str] = Field(description="Each bin's label, in bucket order.")
+    reference_share: list[float] = Field(description="Each bin's share of the reference.")
+    live_count: list[int] = Field(description="Leads of this version in each bin, all workers.")
+
+
+class ModelDrift(_Out):
+    """Live drift of the served version: its scored leads against its training reference."""
+
+    model: ModelRef
+    status: Literal["no_reference", "too_few_leads", "judged"] = Field(
+        description="no_reference: the model keeps no drift reference (trained before they "
+        "were kept); too_few_leads: too few leads to judge yet; judged: PSI computed."
+    )
+    detail: str = Field(description="The status in one sentence.")
+    leads: int = Field(description="Leads scored by this version since it was swapped in.")
+    min_leads: int = Field(description="Leads needed before the PSI is judged.")
+    reference_rows: int | None = Field(description="Training snapshots in the reference.")
+    histograms: list[DriftHistogram]

@@ -27,6 +27,7 @@ from leadscore.serving.api.schemas import (
     ScoreResponse,
 )
 from leadscore.serving.examples import example_body
+from leadscore.serving.live_drift import DriftRecorder
 from leadscore.serving.loader import load_scorer
 from leadscore.serving.next_steps import NextStepsConfig, load_next_steps, moved_features, what_if
 from leadscore.serving.reasons import GROUPS, Reason, explain, json_value
@@ -56,6 +57,9 @@ class Served:
     example: dict[str, Any] = field(default_factory=dict)
     example_response: dict[str, Any] = field(default_factory=dict)
     next_steps: NextStepsConfig | None = None  # what `next_steps=true` tries (None: nothing)
+    # counts each scored lead for live drift; set when the model is installed (None: a model
+    # without a drift reference, or one not installed, e.g. while its example lead is scored)
+    drift: DriftRecorder | None = None
 
 
 class ModelHolder:
@@ -159,7 +163,7 @@ def score_lead(
         {"feature": name, "field": scorer.feature(name).source, "value": value}
         for name, value in scored["unknown_categories"].items()
     ]
-    return ScoreResponse.model_validate({
+    response = ScoreResponse.model_validate({
         "lead_id": str(row["lead_id"]),
         "as_of": as_of.replace(tzinfo=UTC),
         "lead_age_days": scored["lead_age_days"],
@@ -180,6 +184,10 @@ def score_lead(
         "scored_at": scored_at,
         "next_steps": _next_steps(served, parsed, scored) if next_steps else None,
     })  # fmt: skip
+    # every path (the shortcut, the route, the batch) comes here once per lead with an answer
+    if served.drift is not None:
+        served.drift.record(row, scored["mql_probability"])
+    return response
 
 
 def _next_steps(served: Served, parsed: ParsedLead, scored: dict[str, Any]) -> list[NextStep]:

@@ -130,3 +130,28 @@ def test_bins_round_trip_through_json() -> None:
         Bins.from_dict({"kind": "deciles"})
     with pytest.raises(ValueError, match="'edges' must be a list"):
         Bins.from_dict({"kind": "number", "edges": 3})
+
+
+def test_one_value_at_a_time_lands_in_the_bin_counts_gives_it() -> None:
+    numbers = Bins("number", edges=(0.0, 2.0, 5.0))
+    locate = numbers.locator()
+    # on an edge: that edge's bin; past the last: the open bin; not a number: missing (3)
+    given = [-1.0, 0.0, 0.5, 2.0, 2.1, 5.0, 9.0, math.inf, None, math.nan, pd.NA, "x", "3"]
+    assert [locate(v) for v in given] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 4, 4, 2]
+    flags = Bins("category", values=("False", "True"))
+    assert [flags.locator()(v) for v in (True, False, None, "maybe")] == [1, 0, 3, 2]
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.floats(), st.integers(-5, 5), st.booleans(),
+                       st.text(max_size=3)), max_size=40),
+    st.lists(st.floats(-10, 10), max_size=5),
+)  # fmt: skip
+def test_locator_agrees_with_counts(values: list[object], edges: list[float]) -> None:
+    series = pd.Series(values, dtype=object)
+    numbers = Bins("number", edges=tuple(sorted(set(edges))))
+    categories = fit_bins(pd.Series([str(v) for v in values[:5]]), "category")
+    for bins in (numbers, categories):
+        locate = bins.locator()
+        located = np.bincount([locate(v) for v in values], minlength=len(bins.labels))
+        assert located.tolist() == bins.counts(series).tolist()
