@@ -21,6 +21,14 @@ ECE, and the training run's own test-slice metrics (``test_roc_auc``, ``logreg_t
 A table goes to stdout, every number to ``WORK/results/NAME.json`` (rewritten after each world).
 Nothing is judged: the exit status is 0 whenever every world ran.
 
+``--calibration current crossfit ...`` compares calibrators on the same trained model and the
+same unseen leads: ``current`` is the scorer as trained, the others replace its calibrator by
+one cross-fitted over the whole labelled history (``training.calibration``): ``crossfit``,
+blocked time folds, chosen by log loss; ``crossfit-ece``, chosen by ECE; ``crossfit-ref``,
+fitted on the reference age's snapshots only; ``forward``, forward-chaining folds. Each gets
+its AUC, ECE with a 90% bootstrap interval over leads, noise floor, the method chosen and the
+cross-validation report; a second table compares them.
+
 Bundles, training and scoring live in ``quality_worlds.py``; the yardstick and the metrics here.
 Several ``--config`` files are each evaluated on every world (the bundles are loaded once per
 world). ``--fast`` trains with the same functions as ``train_model`` but without MLflow, and reuses
@@ -52,10 +60,18 @@ import common
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from quality_worlds import DIFFICULTIES, World, prepare_mlflow
+from quality_worlds import (
+    CALIBRATIONS,
+    DIFFICULTIES,
+    World,
+    cross_fit,
+    prepare_mlflow,
+    variant_fit,
+)
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from leadscore.features.config import load_feature_config
+from leadscore.training.calibration import CalibrationFit, bootstrap_ece
 from leadscore.training.config import TrainingConfig, load_training_config
 from leadscore.training.evaluate import ece
 
@@ -109,16 +125,58 @@ def flat_baseline(train_root: Path, eval_root: Path) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def ece_noise_floor(p: np.ndarray, draws: int = 200) -> float:
-    """Median ECE of a perfectly calibrated model on these probabilities (labels drawn from p):
-    what sampling noise alone gives with this many leads."""
+def ece_noise_floor(p: np.ndarray, draws: int = 200, q: float = 0.5) -> float:
+    """The `q` quantile (median) of the ECE of a perfectly calibrated model on these
+    probabilities (labels drawn from p): what sampling noise alone gives with this many leads."""
     rng = np.random.default_rng(0)
-    return float(np.median([ece(rng.binomial(1, p), p) for _ in range(draws)]))
+    return float(np.quantile([ece(rng.binomial(1, p), p) for _ in range(draws)], q))
+
+
+def calibration_variants(
+    scorer: Any, ts: Any, cfg: TrainingConfig, both: pd.DataFrame, variants: tuple[str, ...],
+    bootstrap: int,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Each calibration variant on the unseen leads `both`: AUC (flat label), ECE with its
+    bootstrap interval, noise floor and Brier (our label), the method and how it was chosen."""
+    y = both["flat_label"].to_numpy()
+    final = both["label"].notna().to_numpy()
+    ours_y = both["label"].to_numpy()[final].astype(int)
+    leads = both["lead_id"].to_numpy()[final]
+    raw = both["raw"].to_numpy()
+    out: dict[str, dict[str, Any]] = {}
+    fits: dict[str, CalibrationFit] = {}  # by fold scheme: criteria share one cross-fit
+    for variant in variants:
+        with common.stopwatch() as took:
+            how = CALIBRATIONS[variant]
+            if how is None:
+                p, method, report = both["mql_probability"].to_numpy(), scorer.calibrator.method, {}
+            else:
+                scheme = how[0]
+                if scheme not in fits:
+                    fits[scheme] = cross_fit(scorer, ts, cfg, variant, bootstrap)
+                fit = variant_fit(fits[scheme], variant, float(scorer.meta["reference_age"]))
+                p, method = fit.calibrator(raw), fit.calibrator.method
+                report = fits[scheme].report | {"variant": fit.report}
+        low, high = bootstrap_ece(ours_y, p[final], leads, draws=bootstrap)
+        out[variant] = {
+            "calibrator": method,
+            "auc": float(roc_auc_score(y, p)),
+            "ece": ece(ours_y, p[final]),
+            "ece_interval": [low, high],
+            "ece_noise_floor": ece_noise_floor(p[final]),
+            "ece_noise_p90": ece_noise_floor(p[final], q=0.9),  # a perfect model exceeds it 1 in 10
+            "brier": float(brier_score_loss(ours_y, p[final])),
+            "mean_p": float(np.mean(p[final])),
+            "seconds": round(took.seconds, 1),
+            "cross_fit": report,
+            "p": p,  # taken out by the caller, into the scores file
+        }
+    return out
 
 
 def evaluate_world(
     work: Path, world: World, flat: pd.DataFrame, cfg: TrainingConfig, days: float,
-    run_name: str, fast: bool,
+    run_name: str, fast: bool, variants: tuple[str, ...] = ("current",), bootstrap: int = 200,
 ) -> dict[str, Any]:  # fmt: skip
     """Train on the world's training bundle, score its unseen leads, compare with the yardstick's
     scores `flat` on the same leads; one result row (the scores kept under WORK/scores/RUN/)."""
@@ -172,6 +230,12 @@ def evaluate_world(
         "scores": str(scores_path),
     }
     row["delta"] = row["ours_auc"] - row["flat_auc"]
+    row["calibrations"] = calibration_variants(scorer, ts, cfg, both, variants, bootstrap)
+    if variants != ("current",):  # each variant's probabilities beside the served ones
+        extra = {f"p_{v}": c.pop("p") for v, c in row["calibrations"].items()}
+        both.assign(**extra).to_parquet(scores_path, index=False)
+    else:
+        row["calibrations"]["current"].pop("p")
     return row
 
 
@@ -204,6 +268,32 @@ def table(rows: list[dict[str, Any]]) -> str:
     return common.format_table([h for h, _, _ in COLUMNS], cells)
 
 
+def calibration_table(rows: list[dict[str, Any]], variants: tuple[str, ...]) -> str:
+    """Calibration variants side by side: AUC, ECE [90% interval] and method, per world."""
+    heads = ["seed", "tier", "flat AUC", "floor"]
+    for v in variants:
+        heads += [f"AUC {v}", f"ECE {v} [90%]", "method"]
+    cells = []
+    for r in rows:
+        line = [str(r["seed"]), r["difficulty"], f"{r['flat_auc']:.4f}",
+                f"{r['ece_noise_floor']:.4f}"]  # fmt: skip
+        for v in variants:
+            c = r["calibrations"][v]
+            lo, hi = c["ece_interval"]
+            line += [f"{c['auc']:.4f}", f"{c['ece']:.4f} [{lo:.3f}, {hi:.3f}]", c["calibrator"]]
+        cells.append(line)
+    if rows:
+        line = ["mean", "", f"{np.mean([r['flat_auc'] for r in rows]):.4f}",
+                f"{np.mean([r['ece_noise_floor'] for r in rows]):.4f}"]  # fmt: skip
+        for v in variants:
+            cs = [r["calibrations"][v] for r in rows]
+            worst = max(c["ece"] for c in cs)
+            line += [f"{np.mean([c['auc'] for c in cs]):.4f}",
+                     f"{np.mean([c['ece'] for c in cs]):.4f} (max {worst:.4f})", ""]  # fmt: skip
+        cells.append(line)
+    return common.format_table(heads, cells)
+
+
 def write_results(
     args: argparse.Namespace, path: Path | None, cfg: TrainingConfig, name: str,
     rows: list[dict[str, Any]], work: Path,
@@ -224,6 +314,13 @@ def write_results(
         "mean": {
             k: float(np.mean([r[k] for r in rows]))
             for k in ("flat_auc", "ours_auc", "ours_auc_raw", "delta", "ece", "brier")
+        },
+        "calibrations": {
+            v: {
+                k: float(np.mean([r["calibrations"][v][k] for r in rows]))
+                for k in ("auc", "ece", "brier")
+            }
+            for v in args.calibration
         },
     }
     return common.write_json(Path(args.out or work / "results" / f"{name}.json"), payload, 1)
@@ -248,6 +345,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fast", action="store_true",
                         help="train without MLflow (same functions; snapshots reused between "
                              "configs)")  # fmt: skip
+    parser.add_argument("--calibration", nargs="+", choices=list(CALIBRATIONS),
+                        default=["current"],
+                        help="calibrators to compare on the same model and leads: current "
+                             "(as trained), cross-fitted variants")  # fmt: skip
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=200,
+        help="bootstrap draws for the ECE intervals (default: 200)",
+    )
     parser.add_argument("--smoke", action="store_true",
                         help="one small world: seed 101, intro, 400 + 400 leads")  # fmt: skip
     args = parser.parse_args(argv)
@@ -282,12 +389,17 @@ def main(argv: list[str] | None = None) -> int:
             flat = flat_baseline(world.train_root, world.eval_root)
             for path, cfg in configs:
                 name = args.name or (path.stem if path else "default")
-                row = evaluate_world(work, world, flat, cfg, args.as_of_days, name, args.fast)
+                row = evaluate_world(work, world, flat, cfg, args.as_of_days, name, args.fast,
+                                     tuple(args.calibration), args.bootstrap)  # fmt: skip
                 runs.setdefault(name, []).append(row)
                 print(f"  {name:<24} flat {row['flat_auc']:.4f}  ours {row['ours_auc']:.4f} "
                       f"({row['delta']:+.4f})  ECE {row['ece']:.4f}  Brier {row['brier']:.4f}  "
                       f"iters {row['best_iteration']}  {row['train_seconds']:.0f} s",
                       flush=True)  # fmt: skip
+                for v, c in row["calibrations"].items():
+                    print(f"    {v:<14} AUC {c['auc']:.4f}  ECE {c['ece']:.4f} "
+                          f"[{c['ece_interval'][0]:.3f}, {c['ece_interval'][1]:.3f}]  "
+                          f"{c['calibrator']}  {c['seconds']:.0f} s", flush=True)  # fmt: skip
                 # Written after every world, so an interrupted sweep keeps what it measured.
                 write_results(args, path, cfg, name, runs[name], work)
 
@@ -297,6 +409,11 @@ def main(argv: list[str] | None = None) -> int:
               f"model {json.dumps(cfg.model.model_dump(mode='json'))}  "
               f"ages {list(cfg.snapshot_ages)}")  # fmt: skip
         print(table(runs[name]))
+        if args.calibration != ["current"]:
+            print(
+                f"\ncalibration on unseen leads (floor: ECE of a perfectly calibrated model on "
+                f"as many leads)\n{calibration_table(runs[name], tuple(args.calibration))}"
+            )
         print(f"results -> {write_results(args, path, cfg, name, runs[name], work)}")
     print(f"\n{time.perf_counter() - started:.0f} s")
     return 0

@@ -6,6 +6,11 @@ cached under the work directory. Training uses the repository's pipeline
 (``training.train.train_model``, registered into a scratch MLflow store, or its own
 ``fit_scorer`` and ``evaluate_test`` without MLflow for sweeps); scoring uses
 ``serving.batch.score_source``, what ``leadscore score --as-of-days`` runs.
+
+Calibration variants (``quality.py --calibration``) replace the trained scorer's calibrator by
+one cross-fitted over the whole labelled history (``training.calibration``); the unseen leads'
+raw booster probabilities are the same, so each variant's probabilities are its calibrator
+applied to them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ from leadscore.features.sources import load_source
 from leadscore.features.spec import build_spec
 from leadscore.serving.batch import score_source
 from leadscore.serving.runtime import Encoding, Scorer
+from leadscore.training.calibration import (
+    METHODS,
+    CalibrationFit,
+    Criterion,
+    Predict,
+    Scheme,
+    booster_refit,
+    choose_on_out_of_fold,
+    cross_fit_calibration,
+)
 from leadscore.training.config import TrainingConfig
 from leadscore.training.data import TrainingSet, build_training_set
 from leadscore.training.models import fit_logreg
@@ -36,6 +51,15 @@ from leadscore.training.train import evaluate_test, fit_scorer, train_model
 RECIPE = "b2b_saas_procurement_v1"
 DIFFICULTIES = ("intro", "intermediate", "advanced")
 EXPERIMENT = "quality"
+# --calibration variants: today's calibrator, or cross-fitted (fold scheme, selection criterion,
+# fitted on the reference age's snapshots only); variants of one scheme share its refits
+CALIBRATIONS: dict[str, tuple[Scheme, Criterion, bool] | None] = {
+    "current": None,
+    "crossfit": ("blocked", "log_loss", False),
+    "crossfit-ece": ("blocked", "ece", False),
+    "crossfit-ref": ("blocked", "log_loss", True),
+    "forward": ("forward", "log_loss", False),
+}
 
 
 def bundle(work: Path, seed: int, difficulty: str, leads: int) -> Path:
@@ -117,7 +141,8 @@ class World:
         ts, logreg = self.training_set(cfg)
         fitted = fit_scorer(ts, self.fcfg, cfg, logreg=logreg, progress=lambda _msg: None)
         metrics, _ = evaluate_test(fitted.scorer, ts.part("test"), logreg, fitted.reference_age)
-        metrics["best_iteration"] = float(fitted.scorer.booster.best_iteration)
+        booster = fitted.scorer.booster  # None when the logistic family won the selection
+        metrics["best_iteration"] = float(booster.best_iteration if booster is not None else 0)
         return fitted.scorer, metrics, ts
 
     def score_unseen(
@@ -150,3 +175,42 @@ class World:
             "label": labels["label"].astype("float64").to_numpy(),
         })  # fmt: skip
         return frame, counts
+
+
+def variant_fit(fit: CalibrationFit, variant: str, reference_age: float) -> CalibrationFit:
+    """The calibrator `variant` chooses from a cross-fit of its scheme: by its criterion, on
+    every out-of-fold snapshot or on the reference age's only."""
+    how = CALIBRATIONS[variant]
+    if how is None or fit.oof.empty:
+        return fit
+    _, criterion, at_reference = how
+    oof = fit.oof
+    if at_reference:
+        oof = oof[oof["lead_age_days"] == reference_age].reset_index(drop=True)
+    return choose_on_out_of_fold(oof, METHODS, criterion=criterion)
+
+
+def cross_fit(
+    scorer: Scorer, ts: TrainingSet, cfg: TrainingConfig, variant: str, bootstrap: int = 200
+) -> CalibrationFit:
+    """The calibrator of `variant` (see `CALIBRATIONS`), cross-fitted on every labelled
+    snapshot but the test slice with refits of the scorer's model: its booster at its best
+    iteration, or the logistic regression when that family won."""
+    how = CALIBRATIONS[variant]
+    if how is None:
+        raise ValueError(f"{variant}: not a cross-fitted calibration")
+    scheme, criterion, _ = how
+    history = ts.rows[ts.rows["split"] != "test"]
+    encoding = scorer.encoding
+    if scorer.booster is not None:
+        refit = booster_refit(scorer.booster, encoding)
+    else:
+
+        def refit(rows: pd.DataFrame) -> Predict:
+            return fit_logreg(rows, rows["label"].to_numpy().astype(int), encoding).predict
+
+    return cross_fit_calibration(
+        history, refit, METHODS, scheme=scheme,
+        criterion=criterion, min_positive_leads=cfg.calibration.min_positive_leads,
+        bootstrap=bootstrap,
+    )  # fmt: skip
