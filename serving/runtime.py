@@ -3,9 +3,14 @@
 The API, `leadscore score` and the MLflow pyfunc all execute this module; training imports it
 only to assemble and save what it learned. A model directory holds no pickle:
 
-* ``model.lgb``: the LightGBM booster in its text format;
+* ``model.lgb``: the LightGBM booster in its text format (family ``lightgbm``);
 * ``scorer.json``: feature spec, input encoding (learned vocabularies, band orders),
-  calibrator, thresholds and tier cut points, and metadata (trained ages, data window).
+  calibrator, thresholds and tier cut points, and metadata (trained ages, data window); for
+  family ``logistic`` also the regression itself, as numbers (:mod:`leadscore.serving.linear`).
+
+Both families go through the same code: an encoded row, a raw probability (the sigmoid of the
+model's log-odds), per-feature log-odds contributions that add up to it, the calibrator, the
+thresholds and tiers.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -26,10 +31,13 @@ import pandas as pd
 from leadscore.features.errors import LeadscoreError
 from leadscore.features.online import OnlineBuilder
 from leadscore.features.spec import Feature, FeatureSpec
+from leadscore.serving.linear import LinearModel
 
 BOOSTER_FILE = "model.lgb"
 SCORER_FILE = "scorer.json"
 FORMAT_VERSION = 1
+Family = Literal["lightgbm", "logistic"]
+FAMILIES: tuple[Family, ...] = ("lightgbm", "logistic")
 TIERS = ("A", "B", "C", "D")
 # Log-odds margin within which base + sum(contributions) may differ from predict's raw score:
 # float rounding over a few thousand trees stays under 1e-12; 1e-9 leaves room to spare.
@@ -221,19 +229,30 @@ class TierCuts:
 
 @dataclass
 class Scorer:
-    """Everything needed to score a lead, loaded from one model directory."""
+    """Everything needed to score a lead, loaded from one model directory.
+
+    The model is a LightGBM `booster` or a logistic regression (`linear`), exactly one.
+    """
 
     spec: FeatureSpec
     encoding: Encoding
-    booster: lgb.Booster
+    booster: lgb.Booster | None
     calibrator: Calibrator
     thresholds: Thresholds
     tiers: TierCuts
     meta: dict[str, Any] = field(default_factory=dict)
+    linear: LinearModel | None = None
 
     def __post_init__(self) -> None:
+        if (self.booster is None) == (self.linear is None):
+            raise ScorerError("a scorer needs exactly one model: a booster or a linear model")
         # one lead's feature row, no DataFrame: the spec's one-lead builder, compiled once
         self.feature_row = OnlineBuilder(self.spec).row
+
+    @property
+    def family(self) -> Family:
+        """The model family: ``lightgbm`` or ``logistic``."""
+        return "lightgbm" if self.booster is not None else "logistic"
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -241,9 +260,11 @@ class Scorer:
         """Write the booster (text) and `scorer.json`; no pickle."""
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(path / BOOSTER_FILE))
+        if self.booster is not None:
+            self.booster.save_model(str(path / BOOSTER_FILE))
         payload = {
             "format_version": FORMAT_VERSION,
+            "family": self.family,
             "spec": json.loads(self.spec.to_json()),
             "encoding": self.encoding.to_dict(),
             "calibrator": asdict(self.calibrator),
@@ -251,6 +272,8 @@ class Scorer:
             "tiers": asdict(self.tiers),
             "meta": self.meta,
         }
+        if self.linear is not None:
+            payload["linear"] = self.linear.to_dict()
         (path / SCORER_FILE).write_text(json.dumps(payload, indent=1, default=str))
         return path
 
@@ -258,15 +281,25 @@ class Scorer:
     def from_dir(cls, directory: Path | str) -> Scorer:
         """Load a model directory written by :meth:`save`."""
         path = Path(directory)
-        for name in (BOOSTER_FILE, SCORER_FILE):
-            if not (path / name).is_file():
-                raise ScorerError(f"{path}: not a leadscore model directory ({name} missing)")
+        if not (path / SCORER_FILE).is_file():
+            raise ScorerError(f"{path}: not a leadscore model directory ({SCORER_FILE} missing)")
         data = json.loads((path / SCORER_FILE).read_text())
         if data.get("format_version") != FORMAT_VERSION:
             raise ScorerError(
                 f"{path}: model format {data.get('format_version')!r}; this code serves "
                 f"format {FORMAT_VERSION}"
             )
+        family = data.get("family", "lightgbm")  # models saved before logistic had no family
+        if family not in FAMILIES:
+            raise ScorerError(f"{path}: model family {family!r}; this code serves {FAMILIES}")
+        if family == "lightgbm" and not (path / BOOSTER_FILE).is_file():
+            raise ScorerError(f"{path}: not a leadscore model directory ({BOOSTER_FILE} missing)")
+        linear = None
+        if family == "logistic":
+            try:
+                linear = LinearModel.from_dict(data["linear"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ScorerError(f"{path}: {SCORER_FILE}: bad logistic model ({exc})") from None
         spec = FeatureSpec.from_json(json.dumps(data["spec"]))
         encoding = Encoding.from_dict(data["encoding"])
         if list(encoding.names) != spec.names:
@@ -275,14 +308,19 @@ class Scorer:
         return cls(
             spec=spec,
             encoding=encoding,
-            booster=lgb.Booster(model_file=str(path / BOOSTER_FILE)),
+            booster=lgb.Booster(model_file=str(path / BOOSTER_FILE)) if linear is None else None,
             calibrator=Calibrator(
-                cal["method"], tuple(cal["x"]), tuple(cal["y"]), cal["a"], cal["b"],
+                cal["method"],
+                tuple(cal["x"]),
+                tuple(cal["y"]),
+                cal["a"],
+                cal["b"],
                 cal.get("c", 0.0),  # models saved before beta calibration have no `c`
             ),
             thresholds=Thresholds(**data["thresholds"]),
             tiers=TierCuts(**data["tiers"]),
             meta=data["meta"],
+            linear=linear,
         )
 
     # -- scoring ------------------------------------------------------------------------------
@@ -293,8 +331,26 @@ class Scorer:
         return float(max(self.meta.get("trained_ages") or [math.inf]))
 
     def raw_frame(self, rows: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated booster probabilities for snapshot rows."""
-        return np.asarray(self.booster.predict(self.encoding.frame(rows)), dtype=np.float64)
+        """Uncalibrated model probabilities for snapshot rows."""
+        x = self.encoding.frame(rows)
+        if self.linear is not None:
+            return np.asarray(_sigmoid_array(self.linear.log_odds(x)), dtype=np.float64)
+        assert self.booster is not None
+        return np.asarray(self.booster.predict(x), dtype=np.float64)
+
+    def contributions_frame(self, rows: pd.DataFrame) -> np.ndarray:
+        """Log-odds contributions of snapshot rows (rows x features, the base left out)."""
+        x = self.encoding.frame(rows)
+        if self.linear is not None:
+            return self.linear.contributions_frame(x)
+        assert self.booster is not None
+        return np.asarray(self.booster.predict(x, pred_contrib=True))[:, :-1]
+
+    def importance(self, rows: pd.DataFrame) -> dict[str, float]:
+        """Each feature's mean absolute log-odds contribution over `rows` (either family)."""
+        mean = np.abs(self.contributions_frame(rows)).mean(axis=0) if len(rows) else None
+        return {n: float(mean[j]) if mean is not None else 0.0
+                for j, n in enumerate(self.encoding.names)}  # fmt: skip
 
     def score_frame(self, rows: pd.DataFrame, sources: Sequence[Any] | None = None) -> pd.DataFrame:
         """Score snapshot rows (batch): probability, threshold, is_mql, tier, stale."""
@@ -347,6 +403,9 @@ class Scorer:
         return self._scored(row, grid[1], mid), contrib, base
 
     def _predict_raw(self, x: np.ndarray) -> float:
+        if self.linear is not None:
+            return float(_sigmoid_array(self.linear.log_odds(x.reshape(1, -1)))[0])
+        assert self.booster is not None
         fast = self._row_predictors
         if fast is not None:
             return float(fast[0](x)[0])
@@ -359,6 +418,8 @@ class Scorer:
         """The single-row fast path of this booster (probability, contributions), built once;
         None when this LightGBM has none (then ``Booster.predict``)."""
         cached = self.__dict__.get("_fast_cache")
+        if self.booster is None:
+            return None
         if cached is None or cached[0] is not self.booster:  # built for another booster
             try:
                 fast = (RowPredictor(self.booster, False), RowPredictor(self.booster, True))
@@ -400,7 +461,8 @@ class Scorer:
         contributions take two calls)."""
         cached = self.__dict__.get("_sigmoid_cache", False)
         if cached is False:
-            cached = _binary_sigmoid(self.booster) if self.calibrator.monotone else None
+            model_scale = 1.0 if self.booster is None else _binary_sigmoid(self.booster)
+            cached = model_scale if self.calibrator.monotone else None
             self.__dict__["_sigmoid_cache"] = cached
         return cast("float | None", cached)
 
@@ -419,6 +481,9 @@ class Scorer:
         return self._contributions(self.encoding.row(row))
 
     def _contributions(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        if self.linear is not None:
+            return self.linear.contributions(x)
+        assert self.booster is not None
         fast = self._row_predictors
         if fast is not None:
             values = fast[1](x)
@@ -505,6 +570,13 @@ class RowPredictor:
 def _sigmoid(log_odds: float) -> float:
     """1 / (1 + exp(-log_odds)), without overflow for very negative scores."""
     return 1.0 / (1.0 + math.exp(-log_odds)) if log_odds >= -700 else 0.0
+
+
+def _sigmoid_array(log_odds: np.ndarray) -> np.ndarray:
+    """The sigmoid of many log-odds (the logistic family's probabilities, batch and one-lead
+    alike), without overflow warnings."""
+    with np.errstate(over="ignore"):
+        return np.asarray(1.0 / (1.0 + np.exp(-log_odds)), dtype=np.float64)
 
 
 def _binary_sigmoid(booster: lgb.Booster) -> float | None:

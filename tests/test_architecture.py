@@ -27,7 +27,10 @@ ALLOWED = {
     "leadscore": {"features", "training", "serving", "config"},
 }
 # what training may take from serving: the runtime it saves, and the registry's names
-TRAINING_FROM_SERVING = {"runtime", "registry", "loader", "mlflow_schema", "examples", "digests"}
+# training assembles what serving runs (runtime, linear), registers it, and the quarterly
+# review reads the handoff store's report (store, sla)
+TRAINING_FROM_SERVING = {"runtime", "linear", "registry", "loader", "mlflow_schema", "examples",
+                         "digests", "store", "sla"}  # fmt: skip
 NEVER_IMPORTED = {"leadscore.serving.model_code"}
 
 

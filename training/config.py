@@ -40,10 +40,34 @@ class ModelConfig(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class SelectionConfig(_Strict):
+    """Which model family is registered: each of `families` is fitted on the training slice
+    and scored on the validation slice; the best by `metric` wins, and the
+    simpler family (logistic) whenever it is within `tolerance` of the best."""
+
+    families: tuple[Literal["lightgbm", "logistic"], ...] = ("lightgbm", "logistic")
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    tolerance: float = Field(0.002, ge=0)
+
+    @model_validator(mode="after")
+    def _some_family(self) -> SelectionConfig:
+        if not self.families:
+            raise ValueError("selection.families must list at least one model family")
+        return self
+
+
 class CalibrationConfig(_Strict):
-    methods: tuple[Literal["isotonic", "sigmoid", "none"], ...] = ("isotonic", "sigmoid", "none")
+    """The calibrator: chosen among `methods` by the cross-validated `criterion` of each on
+    out-of-fold probabilities over the labelled history, in `folds` time blocks."""
+
+    methods: tuple[Literal["isotonic", "sigmoid", "beta", "none"], ...] = (
+        "isotonic", "sigmoid", "beta", "none",
+    )  # fmt: skip
+    folds: int = Field(3, ge=2)
+    criterion: Literal["log_loss", "ece"] = "log_loss"
     min_positive_leads: int = Field(100, ge=0)
-    min_relative_gain: float = Field(0.01, ge=0, lt=1)
+    min_relative_gain: float = Field(0.0, ge=0, lt=1)
+    bootstrap: int = Field(200, ge=0)
 
 
 class PolicyConfig(_Strict):
@@ -62,9 +86,9 @@ class TierConfig(_Strict):
     most leads below the MQLs that still convert at least `b`, C at least `c`.
     """
 
-    kind: Literal["probability", "share", "precision"] = "probability"
-    b: float = Field(0.2, ge=0, le=1)
-    c: float = Field(0.08, ge=0, le=1)
+    kind: Literal["probability", "share", "precision"] = "share"
+    b: float = Field(0.3, ge=0, le=1)
+    c: float = Field(0.3, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> TierConfig:
@@ -99,6 +123,7 @@ class TrainingConfig(_Strict):
     split: SplitConfig = SplitConfig()
     min_train_positives: int = Field(100, ge=1)
     model: ModelConfig = ModelConfig()
+    selection: SelectionConfig = SelectionConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     policy: PolicyConfig = PolicyConfig()
     tiers: TierConfig = TierConfig()

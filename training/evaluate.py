@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,22 @@ def binary_metrics(
 def prefixed(metrics: Mapping[str, float], prefix: str, suffix: str = "") -> dict[str, float]:
     """`{prefix}_{name}{suffix}` names, as logged to MLflow."""
     return {f"{prefix}_{k}{suffix}": v for k, v in metrics.items()}
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as strict JSON data: NaN and infinities become None, numpy scalars Python
+    numbers, timestamps ISO text, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
 
 
 def slug(value: Any) -> str:
@@ -165,9 +183,31 @@ def _bullets(items: list[str], empty: str) -> str:
     return "\n".join(f"- {item}" for item in items) or f"- {empty}"
 
 
+def _calibration(report: Mapping[str, Any]) -> str:
+    """How the calibrator was chosen, and its out-of-fold ECE with its interval."""
+    why = report.get("why", "")
+    chosen = (report.get("methods") or {}).get(report.get("chosen", ""), {})
+    low, high = chosen.get("ece_interval") or (None, None)
+    if chosen.get("ece") is None or low is None or high is None:
+        return why
+    snapshots = report.get("out_of_fold_snapshots", 0)
+    return (f"{why}; on {snapshots:,} out-of-fold snapshots of the labelled history, "
+            f"ECE {chosen['ece']:.4f} (90% interval {low:.4f}-{high:.4f})")  # fmt: skip
+
+
+def _selection(selection: Mapping[str, Any] | None) -> str:
+    """The model-selection paragraph of the card."""
+    if not selection:
+        return "LightGBM (no selection recorded)."
+    scores = ", ".join(f"{f} {v:.4f}" for f, v in selection["scores"].items())
+    return (f"Registered: **{selection['family']}**, {selection['why']} "
+            f"({selection['metric']} on the validation slice: {scores}).")  # fmt: skip
+
+
 def model_card(info: Mapping[str, Any]) -> str:
     """A Markdown model card from the run's facts."""
     m = info["metrics"]
+    family = (info.get("selection") or {}).get("family", "lightgbm")
 
     def row(name: str, key: str, criteria_key: str | None = None) -> str:
         shown = [m.get(f"test_{key}"), m.get(f"logreg_test_{key}")]
@@ -206,8 +246,11 @@ Excluded snapshots (not scoring cases, or labels not final):
 
 Features dropped because they define the target: {info["dropped_features"] or "none"}.
 
+## Model selection
+{_selection(info.get("selection"))}
+
 ## Test metrics at {info["reference_age"]:g} days
-| metric | LightGBM | logistic regression | SQL criteria |
+| metric | registered ({family}) | logistic regression | SQL criteria |
 | --- | --- | --- | --- |
 {row("ROC AUC", "roc_auc")}
 {row("PR AUC", "pr_auc")}
@@ -217,8 +260,9 @@ Features dropped because they define the target: {info["dropped_features"] or "n
 {row("recall at MQL (criteria: at sql_ready)", "recall_at_mql", "recall")}
 {row("share flagged (MQL / sql_ready)", "mql_rate", "flagged")}
 
-Calibration: `{info["calibrator"]}`
-(cross-validated log loss on `calib`: {info["calibration_scores"]}).
+Calibration: `{info["calibrator"]}`, {_calibration(info.get("calibration") or {})}
+(cross-validated {(info.get("calibration") or {}).get("criterion", "log loss")} per method:
+{info["calibration_scores"]}).
 Before calibration: Brier {m.get("test_brier_uncalibrated", float("nan")):.4f},
 ECE {m.get("test_ece_uncalibrated", float("nan")):.4f}.
 

@@ -1,25 +1,20 @@
-"""Model fitting: LightGBM (main), logistic regression (baseline), the calibrator."""
+"""Model fitting: the two families, LightGBM and logistic regression."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from leadscore.features.spec import FeatureSpec
-from leadscore.serving.runtime import Calibrator, Encoding
+from leadscore.serving.linear import LinearModel
+from leadscore.serving.runtime import Encoding
 from leadscore.training.config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -64,102 +59,51 @@ def fit_booster(
 
 @dataclass(frozen=True)
 class LogisticBaseline:
-    """The logistic-regression baseline, fitted on the same encoded features as the booster.
+    """Logistic regression on the same encoded features as the booster: the baseline every
+    run reports, and the `logistic` family's model when it wins the selection.
 
-    It is given snapshot rows and encodes them itself, as named columns, so that whatever
-    scikit-learn says names features rather than column positions.
+    Nominal codes are one-hot encoded (unseen and missing share the `-1` column); the rest are
+    imputed at the median with a missing indicator and standardised (the design of
+    :class:`~leadscore.serving.linear.LinearModel`, which serving evaluates the same way).
     """
 
     encoding: Encoding
-    pipeline: Pipeline
-
-    def named(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Rows encoded as the model's input, one named column per feature."""
-        return pd.DataFrame(self.encoding.frame(rows), columns=list(self.encoding.names))
+    model: LinearModel
 
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
         """The probability of converting for each row."""
-        return np.asarray(self.pipeline.predict_proba(self.named(rows))[:, 1], dtype=np.float64)
+        log_odds = self.model.log_odds(self.encoding.frame(rows))
+        return np.asarray(1.0 / (1.0 + np.exp(-log_odds)), dtype=np.float64)
 
 
-def fit_logreg(rows: pd.DataFrame, y: np.ndarray, encoding: Encoding) -> LogisticBaseline:
-    """Baseline: logistic regression on the same encoded features.
-
-    Nominal codes are one-hot encoded (unseen and missing share the `-1` column); the rest are
-    imputed at the median with a missing indicator and standardised. A feature with no value
-    in training is kept as a constant (it carries nothing, and says so in no warning).
-    """
-    nominal = list(encoding.categorical)
-    numeric = [n for n in encoding.names if n not in nominal]
-    prep = ColumnTransformer(
-        [
-            ("nominal", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1,
-                                                    keep_empty_features=True),
-                                      OneHotEncoder(handle_unknown="ignore")), nominal),
-            ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
-                                                    keep_empty_features=True),
-                                      StandardScaler()), numeric),
-        ]
-    )  # fmt: skip
-    model = Pipeline([("prep", prep), ("lr", LogisticRegression(C=0.5, max_iter=3000))])
-    baseline = LogisticBaseline(encoding, model)
-    model.fit(baseline.named(rows), y)
-    return baseline
-
-
-def _fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
-    if method == "isotonic":
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-        return Calibrator("isotonic", tuple(map(float, iso.X_thresholds_)),
-                          tuple(map(float, iso.y_thresholds_)))  # fmt: skip
-    if method == "sigmoid":
-        clipped = np.clip(raw, 1e-12, 1 - 1e-12)
-        logit = np.log(clipped / (1 - clipped)).reshape(-1, 1)
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(logit, y)
-        return Calibrator("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
-    return Calibrator("none")
-
-
-def choose_calibrator(
-    raw: np.ndarray,
+def fit_logreg(
+    rows: pd.DataFrame,
     y: np.ndarray,
-    groups: np.ndarray,
-    methods: tuple[str, ...],
-    min_positive_leads: int = 0,
-    min_relative_gain: float = 0.0,
-    folds: int = 5,
-) -> tuple[Calibrator, dict[str, float]]:
-    """Pick the calibration method with the lowest cross-validated log loss, then refit it.
+    encoding: Encoding,
+    c: float = 0.5,
+    monotone: Mapping[str, int] | None = None,
+) -> LogisticBaseline:
+    """Fit the logistic regression (L2, inverse strength `c`) on encoded snapshot rows.
 
-    Folds are grouped by lead so one lead's snapshots never sit on both sides. With fewer than
-    `min_positive_leads` converting leads the booster's probabilities are kept (`none`), and a
-    sigmoid whose slope is not positive (it would reverse the ranking) is never chosen, and a
-    calibrator must beat `none` by `min_relative_gain` of its log loss to be chosen.
-    Returns the fitted calibrator and each method's CV log loss.
+    `monotone` (feature -> +1 or -1, as the spec declares and the booster is constrained): a
+    value column whose weight comes out of that sign's opposite is held at zero and the rest
+    refitted, until none is (correlated counts otherwise share one effect with opposite
+    signs, and "more demos lowered the score" would be a reason the model gives).
+    A feature with no value in training is kept as a constant.
     """
-    positives = len(np.unique(groups[y == 1]))
-    if positives < min_positive_leads:
-        log.info("calibration: %d positive leads < %d: none", positives, min_positive_leads)
-        return Calibrator("none"), {"none": float("nan")}
-    n_folds = min(folds, len(np.unique(groups)))
-    scores: dict[str, float] = {}
-    for method in methods:
-        losses: list[float] = []
-        for fit_idx, eval_idx in GroupKFold(n_splits=n_folds).split(raw, y, groups):
-            if len(np.unique(y[fit_idx])) < 2:
-                continue
-            cal = _fit_calibrator(method, raw[fit_idx], y[fit_idx])
-            if cal.method == "sigmoid" and cal.a <= 0:
-                losses = []  # a reversed ranking in any fold disqualifies the method
-                break
-            p = np.clip(cal(raw[eval_idx]), 1e-6, 1 - 1e-6)
-            losses.append(log_loss(y[eval_idx], p, labels=[0, 1]))
-        scores[method] = float(np.mean(losses)) if losses else float("inf")
-    best = min(scores, key=lambda m: scores[m])
-    baseline = scores.get("none")
-    if baseline is not None and scores[best] > baseline * (1 - min_relative_gain):
-        best = "none"  # not clearly better than the booster's own probabilities
-    chosen = _fit_calibrator(best, raw, y)
-    if chosen.method == "sigmoid" and chosen.a <= 0:
-        return Calibrator("none"), scores
-    return chosen, scores
+    x = encoding.frame(rows)
+    nominal = [encoding.names.index(n) for n in encoding.categorical]
+    design = LinearModel.learn(x, nominal)
+    matrix = design.design(x)
+    sign = {k: (monotone or {}).get(encoding.names[col.feature], 0)
+            for k, col in enumerate(design.columns) if col.kind == "value"}  # fmt: skip
+    free = np.ones(len(design.columns), dtype=bool)
+    while True:
+        lr = LogisticRegression(C=c, max_iter=3000).fit(matrix[:, free], y)
+        weights = np.zeros(len(design.columns))
+        weights[free] = lr.coef_[0]
+        wrong = [k for k, s in sign.items() if s * weights[k] < 0]
+        if not wrong:
+            fitted = design.with_weights(weights.tolist(), float(lr.intercept_[0]))
+            return LogisticBaseline(encoding, fitted)
+        free[wrong] = False

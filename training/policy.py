@@ -94,7 +94,16 @@ def tier_cuts(rows: pd.DataFrame, thresholds: Thresholds, cfg: TierConfig) -> Ti
 
 
 def _share_cut(p: np.ndarray, y: np.ndarray, share: float) -> float:
-    """The cut above which `share` of `p` lies (all of it past 1; nothing at 0)."""
+    """The cut at or above which about `share` of `p` lies (all of it past 1; nothing at 0).
+
+    Scores can tie in blocks (an isotonic calibrator is flat between its knots): the cut goes
+    above the block at the k-th highest score when that comes nearer the share than taking
+    the whole block in, so a tier is not swallowed by the one above it.
+    """
     if share <= 0:
         return float(np.nextafter(p.max(), np.inf))
-    return threshold_for(p, y, "capacity", min(1.0, share))
+    cut = threshold_for(p, y, "capacity", min(1.0, share))
+    higher = p[p > cut]
+    if higher.size and abs(higher.size / p.size - share) < abs(np.mean(p >= cut) - share):
+        return float(higher.min())
+    return cut

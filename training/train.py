@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -24,18 +25,29 @@ from leadscore.features.spec import FeatureSpec, build_spec
 from leadscore.serving.digests import write_digests
 from leadscore.serving.registry import RUN_VERSION_TAG
 from leadscore.serving.runtime import Encoding, Scorer
+from leadscore.training.calibration import (
+    CalibrationFit,
+    Refit,
+    booster_refit,
+    calibrate_out_of_fold,
+    out_of_fold,
+    time_blocks,
+)
 from leadscore.training.config import TrainingConfig
 from leadscore.training.data import LeadExclusion, TrainingSet, build_training_set
-from leadscore.training.evaluate import binary_metrics, model_card, plot_all, prefixed, slug
-from leadscore.training.models import (
-    LogisticBaseline,
-    choose_calibrator,
-    fit_booster,
-    fit_logreg,
+from leadscore.training.evaluate import (
+    binary_metrics,
+    json_safe,
+    model_card,
+    plot_all,
+    prefixed,
+    slug,
 )
+from leadscore.training.models import LogisticBaseline, fit_booster, fit_logreg
 from leadscore.training.policy import compute_thresholds, policy_rows, tier_cuts
 from leadscore.training.review import drift_reference
 from leadscore.training.sanity import check_source, reference_age
+from leadscore.training.selection import Selection, select_family
 from leadscore.training.tracking import (
     configure,
     flat_params,
@@ -45,6 +57,7 @@ from leadscore.training.tracking import (
 )
 
 log = logging.getLogger(__name__)
+FAMILY_TAG = "leadscore.model_family"  # run tag: lightgbm | logistic
 Progress = Callable[[str], None]
 
 
@@ -112,6 +125,7 @@ class Fitted:
     reference_age: float
     calibration_scores: dict[str, float]
     held_out: pd.DataFrame
+    selection: Selection
 
 
 def fit_scorer(
@@ -123,46 +137,65 @@ def fit_scorer(
     logreg: LogisticBaseline | None = None,
     progress: Progress = log.info,
 ) -> Fitted:
-    """LightGBM (early-stopped on `stop`), the calibrator and thresholds (on `calib`) and the
-    logistic-regression baseline, as one scorer; nothing is logged. `logreg` may be passed in
-    to reuse a baseline fitted on the same training set (sweeps)."""
-    train, stop, calib = (ts.part(n) for n in ("train", "stop", "calib"))
+    """Both model families on `train` (LightGBM early-stopped on `stop`); out-of-fold
+    probabilities of each over the whole labelled history (every split but `test`, in time
+    blocks: :mod:`~leadscore.training.calibration`), on which the family is chosen
+    (:mod:`~leadscore.training.selection`) and the chosen one's calibrator fitted; thresholds
+    and tiers on `calib`. Nothing is logged. `logreg` may be passed in to reuse a baseline
+    fitted on the same training set (sweeps)."""
+    train, calib = ts.part("train"), ts.part("calib")
     encoding = Encoding.learn(ts.spec, train)
-    progress(f"fitting LightGBM on {len(train):,} snapshots")
-    booster = fit_booster(
-        encoding.frame(train), train["label"].to_numpy(), encoding.frame(stop),
-        stop["label"].to_numpy(), encoding, ts.spec, cfg.model,
-    )  # fmt: skip
+    families = cfg.selection.families
+    monotone = {f.name: f.monotone for f in ts.spec} if cfg.model.monotone else {}
+    booster = None
+    if "lightgbm" in families:
+        progress(f"fitting LightGBM on {len(train):,} snapshots")
+        stop = ts.part("stop")
+        booster = fit_booster(
+            encoding.frame(train), train["label"].to_numpy(), encoding.frame(stop),
+            stop["label"].to_numpy(), encoding, ts.spec, cfg.model,
+        )  # fmt: skip
     if logreg is None:
-        progress("fitting the logistic-regression baseline")
-        logreg = fit_logreg(train, train["label"].to_numpy(), encoding)
+        progress("fitting the logistic regression")
+        logreg = fit_logreg(train, train["label"].to_numpy(), encoding, monotone=monotone)
 
-    progress("choosing the calibrator and thresholds on the calibration slice")
-    raw_calib = np.asarray(booster.predict(encoding.frame(calib)), dtype=np.float64)
-    calibrator, cal_scores = choose_calibrator(
-        raw_calib, calib["label"].to_numpy().astype(int), calib["lead_id"].to_numpy(),
-        cfg.calibration.methods, cfg.calibration.min_positive_leads,
-        cfg.calibration.min_relative_gain,
-    )  # fmt: skip
+    history = ts.rows[ts.rows["split"] != "test"].reset_index(drop=True)
+    y = history["label"].to_numpy().astype(int)
+    blocks = time_blocks(history, cfg.calibration.folds)
+    refits: dict[str, Refit] = {"logistic": logistic_refit(encoding, monotone)}
+    if booster is not None:
+        refits["lightgbm"] = booster_refit(booster, encoding)
+    progress(f"out-of-fold probabilities of {', '.join(families)} over {len(history):,} "
+             f"snapshots in {cfg.calibration.folds} time blocks")  # fmt: skip
+    oof: dict[str, np.ndarray] = {f: out_of_fold(history, refits[f], blocks) for f in families}
+    selection = select_family(oof, y, cfg.selection)
+    progress(f"model family: {selection.family} ({selection.why})")
+    progress("choosing the calibrator on the out-of-fold probabilities")
+    calibration = calibrate(history, blocks, oof[selection.family], cfg)
+    calibrator = calibration.calibrator
+    raw_calib = _raw_predictor(selection.family, booster, logreg)(calib)
     held_out = calib[["lead_id", "lead_source", "label", "lead_age_days"]].assign(
         p=calibrator(raw_calib)
     )
-    gain = dict(zip(encoding.names, booster.feature_importance("gain"), strict=True))
     trained_ages = sorted(ts.rows["lead_age_days"].unique().tolist())
     reference = cfg.reference_age if cfg.reference_age in trained_ages else trained_ages[-1]
     # the policy counts each lead once, as it stands at the reference age ("top 20% of leads")
     at_reference = policy_rows(held_out, reference)
     thresholds = compute_thresholds(at_reference, cfg.policy)
     tiers = tier_cuts(at_reference, thresholds, cfg.tiers)
+    logistic = selection.family == "logistic"
     scorer = Scorer(
         spec=ts.spec,
         encoding=encoding,
-        booster=booster,
+        booster=None if logistic else booster,
         calibrator=calibrator,
         thresholds=thresholds,
         tiers=tiers,
         meta={
             "model_name": model_name,
+            "model_family": selection.family,
+            "selection": selection.to_dict(),
+            "calibration": json_safe(calibration.report),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "target": cfg.label.target,
             "horizon_days": cfg.label.horizon_days,
@@ -170,10 +203,47 @@ def fit_scorer(
             "reference_age": reference,
             "data_window": {k: ts.fingerprint[k] for k in ("created_from", "created_to")},
             "feature_config": feature_config.model_dump(mode="json"),
-            "drift_reference": drift_reference(train, held_out["p"].to_numpy(), ts.spec, gain),
         },
+        linear=logreg.model if logistic else None,
     )
-    return Fitted(ts, scorer, logreg, reference, cal_scores, held_out)
+    # what live traffic is compared with; importance as mean |contribution|, either family
+    importance = scorer.importance(train)
+    scorer.meta["drift_reference"] = drift_reference(
+        train, held_out["p"].to_numpy(), ts.spec, importance
+    )
+    return Fitted(ts, scorer, logreg, reference, calibration.scores, held_out, selection)
+
+
+def calibrate(
+    history: pd.DataFrame, blocks: np.ndarray, raw: np.ndarray, cfg: TrainingConfig
+) -> CalibrationFit:
+    """The calibrator of the chosen family, from its out-of-fold probabilities `raw` over the
+    labelled `history` in time `blocks`."""
+    c = cfg.calibration
+    return calibrate_out_of_fold(
+        history, blocks, raw, c.methods, min_positive_leads=c.min_positive_leads,
+        criterion=c.criterion, min_relative_gain=c.min_relative_gain, bootstrap=c.bootstrap,
+        report={"scheme": "blocked", "folds": c.folds},
+    )  # fmt: skip
+
+
+def _raw_predictor(
+    family: str, booster: lgb.Booster | None, logreg: LogisticBaseline
+) -> Callable[[pd.DataFrame], np.ndarray]:
+    """The fitted model of `family` as a raw-probability function of snapshot rows."""
+    if family == "logistic" or booster is None:
+        return logreg.predict
+    encoding = logreg.encoding
+    return lambda rows: np.asarray(booster.predict(encoding.frame(rows)), dtype=np.float64)
+
+
+def logistic_refit(encoding: Encoding, monotone: Mapping[str, int]) -> Refit:
+    """Refits of the logistic regression (same encoding, same constraints) on other rows."""
+
+    def refit(rows: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
+        return fit_logreg(rows, rows["label"].to_numpy(), encoding, monotone=monotone).predict
+
+    return refit
 
 
 def train_model(
@@ -222,14 +292,17 @@ def train_model(
     ts = build_training_set(crm, spec, cfg, ages, exclude=exclude)
     fitted = fit_scorer(ts, feature_config, cfg, model_name=model_name, progress=progress)
     scorer, logreg, reference = fitted.scorer, fitted.logreg, fitted.reference_age
-    booster, calibrator, thresholds = scorer.booster, scorer.calibrator, scorer.thresholds
-    encoding, held_out, cal_scores = scorer.encoding, fitted.held_out, fitted.calibration_scores
+    calibrator, thresholds, selection = scorer.calibrator, scorer.thresholds, fitted.selection
+    held_out, cal_scores = fitted.held_out, fitted.calibration_scores
     trained_ages = scorer.meta["trained_ages"]
     test = ts.part("test")
 
     progress("evaluating on the test slice")
     metrics, test_frame = evaluate_test(scorer, test, logreg, reference)
-    metrics["best_iteration"] = float(booster.best_iteration)
+    if scorer.booster is not None:
+        metrics["best_iteration"] = float(scorer.booster.best_iteration)
+    metrics |= {f"selection_{family}_{selection.metric}": value
+                for family, value in selection.scores.items()}  # fmt: skip
     if criteria is not None:
         ref_test = test[test["lead_age_days"] == reference]
         verdict = baseline_metrics(criteria, criteria_frame(crm, ref_test))
@@ -256,11 +329,14 @@ def train_model(
             flat_params("", cfg.model_dump(mode="json"))
             | {"ages": ",".join(f"{a:g}" for a in trained_ages), "n_features": len(ts.spec),
                "dropped_features": ",".join(ts.dropped_features) or "none",
-               "calibrator": calibrator.method, "reference_age": reference}
+               "calibrator": calibrator.method, "reference_age": reference,
+               "model_family": selection.family}
         )  # fmt: skip
+        mlflow.set_tag(FAMILY_TAG, selection.family)
         mlflow.set_tags({f"data.{k}": str(v) for k, v in ts.fingerprint.items()})
         mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
         mlflow.log_dict(ts.fingerprint, "data/fingerprint.json")
+        mlflow.log_dict(scorer.meta["calibration"], "calibration/report.json")
         population = {"exclusions": ts.exclusions, "splits": ts.split_ranges}
         if ts.excluded_leads is not None:
             fed = ts.excluded_leads
@@ -276,8 +352,7 @@ def train_model(
         _log_frame(held_out, out / "calib_scores.parquet", "heldout")
         _log_frame(test.drop(columns=["split"]), out / "test_snapshots.parquet", "heldout")
         ref_frame = test_frame[test_frame["lead_age_days"] == reference]
-        contrib = np.asarray(booster.predict(encoding.frame(test), pred_contrib=True))
-        importance = pd.Series(np.abs(contrib[:, :-1]).mean(axis=0), index=list(encoding.names))
+        importance = pd.Series(scorer.importance(test))
         for path in plot_all(
             out / "plots", ref_frame["label"].to_numpy().astype(int), ref_frame["p"].to_numpy(),
             {"logistic regression": ref_frame["logreg"].to_numpy()}, ref_frame["tier"].to_numpy(),
@@ -290,8 +365,10 @@ def train_model(
              "horizon_days": cfg.label.horizon_days, "ages": [float(a) for a in trained_ages],
              "reference_age": reference, "split_ranges": ts.split_ranges,
              "exclusions": ts.exclusions, "dropped_features": ts.dropped_features,
-             "metrics": metrics, "calibrator": calibrator.method,
+             "metrics": metrics, "selection": selection.to_dict(),
+             "calibrator": calibrator.method,
              "calibration_scores": {k: round(v, 4) for k, v in cal_scores.items()},
+             "calibration": scorer.meta["calibration"],
              "policy": json.dumps(thresholds.policy),
              "thresholds": {"global_threshold": thresholds.global_threshold,
                             "by_source": thresholds.by_source},

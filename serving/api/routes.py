@@ -304,6 +304,7 @@ def model_info(_key: ScoreKey, served: CurrentModel, request: Request) -> ModelI
         name=served.ref.name,
         version=served.ref.version,
         alias=served.ref.alias,
+        family=scorer.family,
         uri=served.uri,
         trained_at=meta.get("trained_at"),
         target=meta.get("target"),

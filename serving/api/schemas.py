@@ -249,6 +249,10 @@ class ModelInfo(_Out):
     name: str | None
     version: str | None
     alias: str | None
+    family: Literal["lightgbm", "logistic"] = Field(
+        description="The model family training chose: gradient-boosted trees or a logistic "
+        "regression (reasons are exact log-odds contributions either way)."
+    )
     uri: str
     trained_at: str | None
     target: str | None

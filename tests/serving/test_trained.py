@@ -98,7 +98,11 @@ def test_contributions_add_up_and_points_add_up(
     for body, row in zip(bodies, rows, strict=True):
         contrib, base = scorer.contributions(row)
         x = scorer.encoding.row(row).reshape(1, -1)
-        raw = float(scorer.booster.predict(x, raw_score=True, num_threads=1)[0])
+        if scorer.booster is not None:
+            raw = float(scorer.booster.predict(x, raw_score=True, num_threads=1)[0])
+        else:  # the logistic family: log-odds computed from the stored coefficients
+            assert scorer.linear is not None
+            raw = float(scorer.linear.log_odds(x)[0])
         assert contrib.sum() + base == pytest.approx(raw, abs=1e-9)
         data = trained_client.post("/v1/score", json=body).json()
         p0 = data["reasons"]["base_probability"]

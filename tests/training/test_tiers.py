@@ -51,6 +51,20 @@ def test_shares_populate_every_tier_at_any_base_rate(base_rate: float) -> None:
     assert cuts.c <= cuts.b <= thresholds.global_threshold
 
 
+def test_a_block_of_tied_scores_is_not_swallowed_by_the_tier_above() -> None:
+    # an isotonic calibrator is flat between knots: here the lowest 35% of leads share one
+    # probability, and the C cut (80% of leads above D) falls inside that block
+    rows = world(0.05)
+    low = rows["p"] <= rows["p"].quantile(0.35)
+    rows.loc[low, "p"] = rows.loc[low, "p"].max()
+    thresholds = compute_thresholds(rows, CAPACITY)
+    cuts = tier_cuts(rows, thresholds, TierConfig(kind="share", b=0.3, c=0.3))
+    shares = tiers_of(rows, thresholds, cuts).value_counts(normalize=True)
+    # D cannot be 20% (the tie is 35%); the nearest split keeps the block in D, not C
+    assert shares["D"] == pytest.approx(low.mean(), abs=1.5 / N)
+    assert shares["C"] == pytest.approx(0.8 - 0.2 - 0.3 - (low.mean() - 0.2), abs=1.5 / N)
+
+
 def test_fixed_cuts_leave_tiers_empty_on_a_rare_world() -> None:
     rows = world(0.05)
     thresholds = compute_thresholds(rows, CAPACITY)

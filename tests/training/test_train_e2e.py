@@ -76,7 +76,12 @@ def test_run_logs_metrics_plots_card_and_no_pickle(trained: dict[str, Any]) -> N
     assert "## Threshold policy" in card and "logistic regression" in card
     model_dir = Path(mlflow.artifacts.download_artifacts("models:/lead-scoring/1"))
     files = {p.name for p in model_dir.rglob("*") if p.is_file()}
-    assert {"model.lgb", "scorer.json", "MLmodel", "model_code.py"} <= files
+    assert {"scorer.json", "MLmodel", "model_code.py"} <= files
+    # the family the selection chose is stored and tagged; only LightGBM has a booster file
+    family = run.data.tags["leadscore.model_family"]
+    assert family in ("lightgbm", "logistic")
+    assert ("model.lgb" in files) == (family == "lightgbm")
+    assert f"Registered: **{family}**" in card
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".cloudpickle"))]
 
 
