@@ -55,6 +55,12 @@ demo: $(DEMO_STAMP)
 	$(BIN)/leadscore report handoff --store $(DEMO_STORE) --since 60d --now "$$(cat $(DEMO)/simulated_until.txt)" \
 		--brief --html $(DEMO)/handoff_report.html
 	@echo
+	@echo "== the quarterly review: the world's next quarter against the champion's training =="
+	test -f $(DEMO)/next/manifest.json || \
+		$(BIN)/leadscore data shift --data $(DEMO)/fresh --out $(DEMO)/next --days 91
+	$(BIN)/leadscore review --data $(DEMO)/next --reference $(DEMO)/bundle \
+		--html $(DEMO)/review.html --json $(DEMO)/review.json
+	@echo
 	@echo "runs and models:  $(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI)"
 	@echo "serve the API:    make serve   (demo key: $(DEMO_KEY), docs at http://127.0.0.1:8000/docs)"
 

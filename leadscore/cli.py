@@ -27,6 +27,7 @@ from leadscore.serving.cli import (
 )
 from leadscore.serving.model_cli import model_app
 from leadscore.training.cli import policy_app, promote, train
+from leadscore.training.review_cli import review
 
 app = typer.Typer(
     help="Lead scoring for B2B revenue teams: snapshots, models, criteria and a scoring API.",
@@ -40,6 +41,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(criteria_app, name="criteria")
 app.command("train")(train)
 app.command("promote")(promote)
+app.command("review")(review)
 app.add_typer(policy_app, name="policy")
 app.add_typer(model_app, name="model")
 app.command("score")(score)

@@ -803,11 +803,12 @@ def render_html(report: HandoffReport) -> str:
     plots: dict[str, str] = {}
     if r.handoffs:
         plots = {
-            "tiers": _png(_tier_plot(r.by_dimension["tier"])),
-            "calibration": _png(_calibration_plot(r.calibration)),
+            "tiers": png_uri(_tier_plot(r.by_dimension["tier"])),
+            "calibration": png_uri(_calibration_plot(r.calibration)),
         }
         if r.first_touch_histogram:
-            plots["touch"] = _png(_touch_plot(r.first_touch_histogram, r.sla_business_hours_median))
+            touch = _touch_plot(r.first_touch_histogram, r.sla_business_hours_median)
+            plots["touch"] = png_uri(touch)
     return env.from_string(template).render(
         r=r,
         title=f"Handoff report since {r.since.date().isoformat()}",
@@ -843,7 +844,8 @@ def render_html(report: HandoffReport) -> str:
     )
 
 
-def _figure(width: float = 6.0, height: float = 3.2) -> tuple[Figure, Any]:
+def figure(width: float = 6.0, height: float = 3.2) -> tuple[Figure, Any]:
+    """A matplotlib figure and its axes for a report (inline plots)."""
     # Figure directly, not pyplot: no global backend state, safe in a server thread
     from matplotlib.figure import Figure
 
@@ -851,7 +853,7 @@ def _figure(width: float = 6.0, height: float = 3.2) -> tuple[Figure, Any]:
     return fig, fig.add_subplot()
 
 
-def _png(fig: Figure) -> str:
+def png_uri(fig: Figure) -> str:
     """The figure as a ``data:`` URI (no metadata: nothing in the page points elsewhere)."""
     buffer = io.BytesIO()
     fig.tight_layout()
@@ -860,7 +862,7 @@ def _png(fig: Figure) -> str:
 
 
 def _tier_plot(rows: Sequence[Breakdown]) -> Figure:
-    fig, ax = _figure()
+    fig, ax = figure()
     keys = [f"{b.key}\nn={b.accepted + b.rejected}" for b in rows]
     rates = [b.acceptance.rate or 0.0 for b in rows]
     below = [max(0.0, (b.acceptance.rate or 0) - (b.acceptance.low or 0)) for b in rows]
@@ -875,7 +877,7 @@ def _tier_plot(rows: Sequence[Breakdown]) -> Figure:
 
 
 def _calibration_plot(bands: Sequence[Band]) -> Figure:
-    fig, ax = _figure(4.5, 3.6)
+    fig, ax = figure(4.5, 3.6)
     ax.plot([0, 1], [0, 1], color="#999999", linestyle=":", label="perfect calibration")
     shown = [b for b in bands if b.n and b.mean_predicted is not None]
     if shown:
@@ -895,7 +897,7 @@ def _calibration_plot(bands: Sequence[Band]) -> Figure:
 
 
 def _touch_plot(bins: Sequence[HistogramBin], sla_hours: float | None) -> Figure:
-    fig, ax = _figure()
+    fig, ax = figure()
     labels = [f"{b.low:g}–{b.high:g}" if b.high is not None else f"{b.low:g}+" for b in bins]
     ax.bar(range(len(bins)), [b.count for b in bins], color="#3b6ea5")
     ax.set_xticks(range(len(bins)), labels, fontsize=8)
