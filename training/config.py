@@ -63,7 +63,7 @@ class CalibrationConfig(_Strict):
     methods: tuple[Literal["isotonic", "sigmoid", "beta", "none"], ...] = (
         "isotonic", "sigmoid", "beta", "none",
     )  # fmt: skip
-    folds: int = Field(3, ge=2)
+    folds: int = Field(5, ge=2)
     criterion: Literal["log_loss", "ece"] = "log_loss"
     min_positive_leads: int = Field(100, ge=0)
     min_relative_gain: float = Field(0.0, ge=0, lt=1)
