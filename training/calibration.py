@@ -327,13 +327,39 @@ def cross_fit_calibration(
     raw probabilities are kept; otherwise the choice is :func:`choose_on_out_of_fold`'s, with
     the remaining arguments.
     """
+    report = {"scheme": scheme, "folds": folds}
+    kept = _raw_kept(rows, min_positive_leads, report)
+    if kept is not None:  # decided before any refit: nothing to fit on
+        return kept
     blocks = time_blocks(rows, folds)
     raw = out_of_fold(rows, refit, blocks, scheme)
     return calibrate_out_of_fold(
         rows, blocks, raw, methods, min_positive_leads=min_positive_leads, criterion=criterion,
         min_relative_gain=min_relative_gain, max_auc_cost=max_auc_cost, bootstrap=bootstrap,
-        seed=seed, report={"scheme": scheme, "folds": folds},
+        seed=seed, report=report,
     )  # fmt: skip
+
+
+def _counts(rows: pd.DataFrame) -> dict[str, int]:
+    """Leads, snapshots and converting leads of `rows` (for the report)."""
+    positives = rows.loc[rows["label"].to_numpy().astype(int) == 1, "lead_id"].nunique()
+    return {"leads": int(rows["lead_id"].nunique()), "snapshots": len(rows),
+            "positive_leads": int(positives)}  # fmt: skip
+
+
+def _raw_kept(
+    rows: pd.DataFrame, min_positive_leads: int, report: dict[str, Any] | None
+) -> CalibrationFit | None:
+    """`none` with its reason when fewer than `min_positive_leads` leads converted, else None."""
+    counts = _counts(rows)
+    if counts["positive_leads"] >= min_positive_leads:
+        return None
+    positives = counts["positive_leads"]
+    why = f"{positives} converting leads < {min_positive_leads}: raw probabilities kept"
+    log.info("calibration: %s", why)
+    decided = {"chosen": "none", "why": why, "methods": {}}
+    return CalibrationFit(Calibrator("none"), {"none": float("nan")},
+                          counts | (report or {}) | decided)  # fmt: skip
 
 
 def calibrate_out_of_fold(
@@ -354,17 +380,11 @@ def calibrate_out_of_fold(
     where a row has none): the raw probabilities kept with fewer than `min_positive_leads`
     converting leads, else :func:`choose_on_out_of_fold`'s choice with the other arguments.
     `report` is merged into the fit's report."""
+    kept = _raw_kept(rows, min_positive_leads, report)
+    if kept is not None:
+        return kept
     y = rows["label"].to_numpy().astype(int)
-    positives = int(rows.loc[y == 1, "lead_id"].nunique())
-    report = (report or {}) | {
-        "leads": int(rows["lead_id"].nunique()), "snapshots": len(rows),
-        "positive_leads": positives,
-    }  # fmt: skip
-    if positives < min_positive_leads:
-        why = f"{positives} converting leads < {min_positive_leads}: raw probabilities kept"
-        log.info("calibration: %s", why)
-        return CalibrationFit(Calibrator("none"), {"none": float("nan")},
-                              report | {"chosen": "none", "why": why, "methods": {}})  # fmt: skip
+    report = _counts(rows) | (report or {})
     columns = ["lead_id"] + (["lead_age_days"] if "lead_age_days" in rows.columns else [])
     oof = rows[columns].assign(block=blocks, raw=raw, label=y)[~np.isnan(raw)]
     fit = choose_on_out_of_fold(

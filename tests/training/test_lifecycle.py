@@ -19,8 +19,10 @@ runner = CliRunner()
 
 
 def _weak_config(tmp_path: Path) -> Path:
-    """A deliberately poor model: one stump."""
+    """A deliberately poor model: one stump (LightGBM only: the selection would otherwise
+    register the logistic regression, which the stump settings do not touch)."""
     cfg = yaml.safe_load((default_config_dir() / "training.yaml").read_text())
+    cfg["selection"] = {"families": ["lightgbm"]}
     cfg["model"] |= {"num_boost_round": 1, "early_stopping_rounds": 1}
     cfg["model"]["params"] |= {"num_leaves": 2, "learning_rate": 0.01}
     cfg["calibration"] = {"methods": ["none"]}
