@@ -193,7 +193,6 @@ def fit_scorer(
         tiers=tiers,
         meta={
             "model_name": model_name,
-            "model_family": selection.family,
             "selection": selection.to_dict(),
             "calibration": json_safe(calibration.report),
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -177,7 +177,7 @@ def test_logistic_wins_on_a_linear_world_and_every_tier_is_populated(
     for rate, (_, fitted) in worlds.items():
         selection = fitted.selection
         assert selection.family == "logistic", (rate, selection)
-        assert fitted.scorer.meta["model_family"] == "logistic"
+        assert fitted.scorer.family == "logistic"  # what is stored: coefficients, no booster
         test = fitted.training_set.part("test")
         at_30 = test[test["lead_age_days"] == 30]
         assert at_30["label"].mean() == pytest.approx(rate, abs=0.04)
