@@ -153,8 +153,9 @@ def _as_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.D
     return pd.DataFrame(values, columns=list(columns), dtype=object)
 
 
-def batch_rows(world: Mapping[str, Any]) -> pd.DataFrame:
-    """The snapshot of every lead, via validate() on raw frames with ISO text timestamps."""
+def crm_of(world: Mapping[str, Any]) -> tuple[CrmData, pd.Series]:
+    """A drawn world as validated tables (via validate() on raw frames with ISO text
+    timestamps) and its as_of per lead."""
     leads = [{**x, "created_at": _iso(x["created_at"], x["ts_style"])} for x in world["leads"]]
     events = [{**e, "timestamp": _iso(e["timestamp"], e["ts_style"])} for e in world["events"]]
     raw = {
@@ -167,18 +168,16 @@ def batch_rows(world: Mapping[str, Any]) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnseenCategoryWarning)
         tables = validate(raw, CONFIG)
-    data = CrmData(
-        accounts=tables["accounts"],
-        contacts=tables["contacts"],
-        leads=tables["leads"],
-        events=tables["events"],
-        outcomes=tables["outcomes"],
-        observation_end=pd.Timestamp(BASE + 100 * DAY),
-        has_outcome_dates=True,
-        source="test",
-    )
+    data = CrmData(**tables, observation_end=pd.Timestamp(BASE + 100 * DAY),
+                   has_outcome_dates=True, source="test")  # fmt: skip
     as_of = pd.Series([pd.Timestamp(_meant(lead["as_of"], lead["as_of_style"]))
                        for lead in world["leads"]])  # fmt: skip
+    return data, as_of
+
+
+def batch_rows(world: Mapping[str, Any]) -> pd.DataFrame:
+    """The snapshot of every lead, through the batch builder."""
+    data, as_of = crm_of(world)
     return snapshot(data, SPEC, as_of)
 
 
