@@ -163,10 +163,24 @@ class LinearModel:
         """Inverse of :meth:`to_dict`."""
         columns = tuple(LinearColumn(**c) for c in data["columns"])
         n = int(data["n_features"])
-        if any(not 0 <= c.feature < n or c.kind not in ("code", "value", "missing")
-               or not math.isfinite(c.weight) or c.scale == 0 for c in columns):  # fmt: skip
-            raise ValueError("a design column out of range, of unknown kind or with a bad number")
+        for k, c in enumerate(columns):
+            problem = _column_problem(c, n)
+            if problem:
+                raise ValueError(f"linear.columns[{k}]: {problem}")
         return cls(n, columns, float(data["intercept"]))
+
+
+def _column_problem(c: LinearColumn, n_features: int) -> str:
+    """What is wrong with a stored design column ('' when nothing is)."""
+    if not 0 <= c.feature < n_features:
+        return f"feature {c.feature} is outside 0..{n_features - 1}"
+    if c.kind not in ("code", "value", "missing"):
+        return f"kind {c.kind!r}, expected code, value or missing"
+    bad = [name for name in ("weight", "mean", "center", "fill", "scale")
+           if not math.isfinite(getattr(c, name))]  # fmt: skip
+    if bad:
+        return f"{', '.join(bad)} not a finite number"
+    return "scale is 0" if c.scale == 0 else ""
 
 
 def _scale(values: np.ndarray) -> float:

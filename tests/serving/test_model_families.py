@@ -163,7 +163,7 @@ def test_a_logistic_model_directory_holds_no_booster_and_a_bad_one_is_refused(
     data = json.loads((saved / "scorer.json").read_text())
     data["linear"]["columns"][0]["feature"] = 999
     (saved / "scorer.json").write_text(json.dumps(data))
-    with pytest.raises(ScorerError, match="bad logistic model"):
+    with pytest.raises(ScorerError, match=r"bad logistic model \(linear.columns\[0\]: feature 999"):
         Scorer.from_dir(saved)
 
 
