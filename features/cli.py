@@ -9,12 +9,19 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from leadscore.features.console import group, note, out, parse_moment, print_blocks, text_table
 from leadscore.features.errors import UsageProblem
+from leadscore.features.sql_source import (
+    DEFAULT_CHUNKS,
+    ChunkRowsOpt,
+    EngineOpt,
+    MemoryLimitOpt,
+    engine_name,
+)
 
 if TYPE_CHECKING:  # annotations only: these modules load pandas, which --help must not
     import pandas as pd
@@ -343,7 +350,7 @@ def export_lead(
 def build(
     data: DataOpt,
     out_file: Annotated[
-        Path, typer.Option("--out", help="Parquet file to write the snapshot rows to.")
+        str, typer.Option("--out", help="Parquet file for the snapshot rows, or DIR/ (parts).")
     ],
     as_of_days: Annotated[
         float | None, typer.Option(help="Snapshot each lead N x 24 h after its creation.")
@@ -355,6 +362,9 @@ def build(
     mapping: MapOpt = None,
     target: TargetDefaultOpt = None,
     horizon_days: HorizonOpt = None,
+    engine: EngineOpt = "auto",
+    memory_limit: MemoryLimitOpt = None,
+    chunk_rows: ChunkRowsOpt = DEFAULT_CHUNKS,
 ) -> None:
     """Write one feature row per lead, built only from history dated at or before as_of."""
     if (as_of_days is None) == (as_of is None):
@@ -362,6 +372,15 @@ def build(
     moment = parse_moment(as_of, "--as-of") if as_of is not None else None
 
     import pandas as pd
+
+    from leadscore.features.engines import choose_engine
+    from leadscore.features.sinks import ParquetSink
+
+    which = choose_engine(engine_name(engine), data)
+    if which != "local":
+        _build_on_sql(which, data, out_file, as_of_days, moment, config, mapping, memory_limit,
+                      chunk_rows)  # fmt: skip
+        return
 
     from leadscore.features.snapshot import as_of_after_creation, snapshot
     from leadscore.features.spec import build_spec
@@ -378,10 +397,52 @@ def build(
     else:
         when = as_of_after_creation(leads, float(str(as_of_days)))
     rows = snapshot(crm, spec, when)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_parquet(out_file, index=False)
+    sink = ParquetSink(out_file)
+    sink.write(rows)
+    sink.close()
     chosen, horizon = _label_options(target, horizon_days)
-    out().print(_summary(crm, rows, len(spec), out_file, chosen.value, horizon))
+    out().print(_summary(crm, rows, len(spec), Path(out_file), chosen.value, horizon))
+
+
+def _build_on_sql(
+    engine: Literal["duckdb", "spark"], data: Path, out_file: str, as_of_days: float | None,
+    moment: Any, config: Path | None, mapping: Path | None,
+    memory_limit: str | None, chunk_rows: int,
+) -> None:  # fmt: skip
+    """`features build` on DuckDB or Spark: the snapshot streamed to `out_file` in chunks."""
+    import pandas as pd
+
+    from leadscore.features.config import load_feature_config
+    from leadscore.features.engines import ROW, moments_view, snapshot_batches
+    from leadscore.features.sinks import ParquetSink
+    from leadscore.features.spec import build_spec
+    from leadscore.features.sql_source import sql_source
+
+    feature_config = load_feature_config(config)
+    spec = build_spec(feature_config)
+    with sql_source(engine, data, mapping, feature_config, memory_limit, note) as sql:
+        moments_view(sql, as_of_days, None if moment is None else pd.Timestamp(moment))
+        rows_view = "moments"
+        if moment is not None:  # as the local path: leads created after the moment are left out
+            d = sql.dialect
+            later = f"{d.epoch.format('l.created_at')} > {d.epoch.format('m.as_of')}"
+            sql.view("built", f"SELECT m.lead_id, m.as_of, m.{ROW} FROM moments m JOIN leads l "
+                              f"ON l.lead_id = m.lead_id WHERE NOT ({later})")  # fmt: skip
+            ((not_yet,),) = sql.rows(f"SELECT count(*) FROM moments m JOIN leads l "
+                                     f"ON l.lead_id = m.lead_id WHERE {later}")  # fmt: skip
+            if not_yet:
+                note(f"{int(not_yet)} lead(s) created after {moment} left out (not yet leads)")
+            rows_view = "built"
+        sink = ParquetSink(out_file)
+        for rows in snapshot_batches(sql, spec, rows_view, chunk_rows):
+            sink.write(rows)
+        if not sink.rows:
+            raise UsageProblem(f"{data}: no lead to build a snapshot of")
+        sink.close()
+    out().print(text_table(("", ""), [
+        ("snapshot file", str(out_file)), ("source", str(data)), ("engine", engine),
+        ("leads", f"{sink.rows:,}"), ("features", str(len(spec))),
+    ]))  # fmt: skip
 
 
 def _summary(

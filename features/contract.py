@@ -67,15 +67,27 @@ class CrmData:
 # validation
 
 
+def shown(value: Any) -> str:
+    """A value as an error message shows it: ``empty``, or its repr as a plain Python value."""
+    if value is None or value is pd.NA or value != value:
+        return "empty"
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def problem_line(where: str, count: int, row: int, value: Any, what: str, expected: str) -> str:
+    """One problem as every engine words it: `count` rows of `where` (``table (file).column``)
+    `what`, the first at 0-based data `row` holding `value`, and what was `expected`."""
+    # data rows counted from 1, header excluded, in the order the source listed them
+    return (f"{where}: {count} row(s) {what} (e.g. data row {row + 1}: {shown(value)}); "
+            f"expected {expected}")  # fmt: skip
+
+
 def _example(values: pd.Series) -> str:
-    # Data rows counted from 1, header excluded, in the order the source listed them.
-    value = values.iloc[0]
-    shown = "empty" if value is None or value is pd.NA or value != value else repr(value)
-    return f"data row {int(values.index[0]) + 1}: {shown}"
+    return f"data row {int(values.index[0]) + 1}: {shown(values.iloc[0])}"
 
 
 def _problem(where: str, bad: pd.Series, what: str, expected: str) -> str:
-    return f"{where}: {len(bad)} row(s) {what} (e.g. {_example(bad)}); expected {expected}"
+    return problem_line(where, len(bad), int(bad.index[0]), bad.iloc[0], what, expected)
 
 
 def isin(values: pd.Series, allowed: Iterable[Any]) -> np.ndarray:

@@ -15,7 +15,8 @@ query over the canonical tables ``leads``, ``accounts``, ``contacts``, ``events`
 
 The query is made of one small function per feature kind (:data:`_AGGREGATES`,
 :data:`_FINISH`) over a :class:`Dialect` that holds every piece of syntax engines spell
-differently. Only DuckDB is implemented; Spark SQL is the next dialect (see :data:`DIALECTS`).
+differently: DuckDB and Spark SQL (:mod:`~leadscore.features.spark` runs it; Spark keeps
+microseconds, so moments finer than that are floored when Spark reads them).
 :func:`snapshot_duckdb` runs the query on in-memory :class:`CrmData` frames and
 :func:`snapshot_duckdb_parquet` on a canonical Parquet directory
 (:func:`~leadscore.features.sources.canonical.write_canonical`).
@@ -44,6 +45,12 @@ DialectName = Literal["duckdb", "spark"]
 _WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())  # U+3000 is the last
 
 
+# float()'s syntax for a finite number, after stripping: digits with single underscores
+# between them, an optional fraction and exponent (no backslash: Spark literals escape it)
+_DIGITS = "[0-9](_?[0-9])*"
+_FLOAT_SYNTAX = f"^[+-]?({_DIGITS}([.]({_DIGITS})?)?|[.]{_DIGITS})([eE][+-]?{_DIGITS})?$"
+
+
 @dataclass(frozen=True)
 class Dialect:
     """The syntax one SQL engine spells its own way; every template takes ``{}`` arguments."""
@@ -58,6 +65,15 @@ class Dialect:
     field_of: str  # the v of a record: struct_extract(r, 'v') / r.v
     finite: str  # a double that is neither NaN nor infinite: isfinite(x) / no such function
     strip: str  # trim the given characters on both sides: trim(x, c) / trim(BOTH c FROM x)
+    # text -> double as float() reads it ({0} the text, {1} the whitespace str.strip() removes)
+    number: str
+    backslash_escapes: bool = False  # Spark reads \\ in a string literal as an escape
+
+    def literal(self, text: str) -> str:
+        """`text` as a string literal of this dialect."""
+        if self.backslash_escapes:
+            text = text.replace("\\", "\\\\")
+        return "'" + text.replace("'", "''") + "'"
 
 
 DIALECTS: dict[str, Dialect] = {
@@ -72,19 +88,36 @@ DIALECTS: dict[str, Dialect] = {
         field_of="struct_extract({}, 'v')",
         finite="isfinite({})",
         strip="trim({}, {})",
+        # DuckDB's cast, like Spark's, reads text float() refuses ("1__0", "0x10"): only
+        # float()'s syntax is cast
+        number=f"CASE WHEN regexp_full_match(trim({{0}}, {{1}}), '{_FLOAT_SYNTAX}') "
+        "THEN TRY_CAST(replace(trim({0}, {1}), '_', '') AS DOUBLE) END",
     ),
-    # Spark SQL, when it comes: epoch="unix_micros({})", units_per_day=86_400 * 10**6,
-    # from_epoch="timestamp_micros({})", quote="`{}`", text="STRING",
-    # record="named_struct('t', {}, 'id', {}, 'v', {})", field_of="{}.v",
-    # finite="NOT (isnan({0}) OR abs({0}) = double('infinity'))", strip="trim(BOTH {1} FROM {0})";
-    # string literals also escape backslashes there, and try_cast needs Spark >= 3.2.
+    "spark": Dialect(
+        name="spark",
+        epoch="unix_micros({})",
+        units_per_day=DAY_NS // 1000,
+        from_epoch="timestamp_micros({})",
+        quote="`{}`",
+        text="STRING",
+        record="named_struct('t', {}, 'id', {}, 'v', {})",
+        field_of="{}.v",
+        finite="NOT (isnan({0}) OR abs({0}) = double('infinity'))",
+        strip="trim(BOTH {1} FROM {0})",
+        backslash_escapes=True,
+        # Spark's cast reads "1200d" and refuses "1_000" and "\u00a042"; float() does the
+        # opposite: only float()'s syntax is cast (inf and nan are not finite anyway)
+        number=f"CASE WHEN trim(BOTH {{1}} FROM {{0}}) RLIKE '{_FLOAT_SYNTAX}' "
+        "THEN try_cast(replace(trim(BOTH {1} FROM {0}), '_', '') AS DOUBLE) END",
+    ),
 }
 
 
 def dialect_of(name: str) -> Dialect:
     """The :class:`Dialect` called `name` (NotImplementedError for one not written yet)."""
     if name not in DIALECTS:
-        raise NotImplementedError(f"SQL dialect {name!r} is not implemented yet (have: duckdb)")
+        have = ", ".join(DIALECTS)
+        raise NotImplementedError(f"SQL dialect {name!r} is not implemented yet (have: {have})")
     return DIALECTS[name]
 
 
@@ -103,9 +136,8 @@ class _Sql:
     def q(self, name: str) -> str:
         return self.d.quote.format(name.replace(self.d.quote[0], self.d.quote[0] * 2))
 
-    @staticmethod
-    def lit(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
+    def lit(self, text: str) -> str:
+        return self.d.literal(text)
 
     def texts(self, values: Collection[str]) -> str:
         return ", ".join(self.lit(v) for v in sorted(values))
@@ -166,7 +198,7 @@ def _parsed(s: _Sql, f: Feature, raw: str) -> str:
     """`raw` text as parse_field_value reads it for the feature's dtype (NULL if unreadable)."""
     stripped = s.d.strip.format(raw, s.lit(_WHITESPACE))
     if f.dtype in ("number", "count"):
-        number = f"TRY_CAST({raw} AS DOUBLE)"
+        number = s.d.number.format(raw, s.lit(_WHITESPACE))
         return f"CASE WHEN {s.d.finite.format(number)} THEN {number} END"
     if f.dtype == "boolean":
         lower = f"lower({stripped})"
@@ -349,11 +381,11 @@ class SqlSnapshotError(LeadscoreError, ValueError):
 
 
 def _connect(memory_limit: str | None, threads: int | None) -> duckdb.DuckDBPyConnection:
-    import duckdb  # a dev dependency today: imported only when a DuckDB snapshot runs
+    import duckdb  # imported only when a DuckDB snapshot runs
 
     con = duckdb.connect()
     if memory_limit is not None:
-        con.execute(f"SET memory_limit = {_Sql.lit(memory_limit)}")
+        con.execute(f"SET memory_limit = {DIALECTS['duckdb'].literal(memory_limit)}")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -361,7 +393,6 @@ def _connect(memory_limit: str | None, threads: int | None) -> duckdb.DuckDBPyCo
 
 def _finish(result: pd.DataFrame, spec: FeatureSpec, lead_ids: pd.Series) -> pd.DataFrame:
     """The engine's rows in the order of `lead_ids`, with the local builder's dtypes."""
-    import numpy as np
     import pandas as pd
 
     rows = pd.Index(result["lead_id"].astype(str)).get_indexer(pd.Index(lead_ids.astype(str)))
@@ -369,15 +400,24 @@ def _finish(result: pd.DataFrame, spec: FeatureSpec, lead_ids: pd.Series) -> pd.
         missing = lead_ids[rows < 0].iloc[0]
         raise SqlSnapshotError(f"lead {missing!r}: no row in the SQL snapshot")
     result = result.take(rows).reset_index(drop=True)
+    return typed_rows(result.assign(lead_id=lead_ids.reset_index(drop=True)), spec)
+
+
+def typed_rows(result: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Rows of the compiled query (as the engine returned them) with the local builder's
+    columns and dtypes, in their order."""
+    import numpy as np
+    import pandas as pd
+
     out: dict[str, Any] = {
-        "lead_id": lead_ids.reset_index(drop=True).astype("string"),
-        "as_of": result["as_of"].astype("datetime64[ns]"),
-        "lead_age_days": result["lead_age_days"].astype("float64"),
+        "lead_id": result["lead_id"].astype("string").reset_index(drop=True),
+        "as_of": result["as_of"].astype("datetime64[ns]").reset_index(drop=True),
+        "lead_age_days": result["lead_age_days"].astype("float64").reset_index(drop=True),
     }
     for f in spec:
         if f.kind == "age":
             continue
-        col = result[f.name]
+        col = result[f.name].reset_index(drop=True)
         if f.kind == "count":
             out[f.name] = col.astype(np.int64)
         elif f.kind == "exists":
@@ -466,7 +506,8 @@ def snapshot_duckdb_parquet(
             if not path.is_file():
                 raise SqlSnapshotError(f"{path}: no such file; a canonical Parquet directory "
                                        f"holds {', '.join(PARQUET_TABLES)} (.parquet)")  # fmt: skip
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_Sql.lit(str(path))})")
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet("
+                        f"{duck.literal(str(path))})")
             columns[name] = {row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()}
         if isinstance(as_of, pd.DataFrame):
             con.register("as_of", _arrow(as_of.astype({"as_of": "datetime64[ns]"}),

@@ -12,22 +12,28 @@ gain above zero) becomes three columns: `next_step`, `next_step_probability`, `n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from leadscore.features.contract import CrmData
+from leadscore.features.engines import NOT_CREATED, ROW, cases_view, snapshot_batches
 from leadscore.features.labels import closed_at
+from leadscore.features.sinks import ParquetSink, excluded_path
 from leadscore.features.snapshot import as_of_after_creation, snapshot
 from leadscore.serving.next_steps import EVENT_ID_PREFIX, Step
 from leadscore.serving.runtime import TIERS, Scorer
 
+if TYPE_CHECKING:
+    from leadscore.features.engines import SqlEngine
+
 CHUNK = 50_000
-NOT_CREATED = "not_created_yet"
 
 
 @dataclass
@@ -44,13 +50,40 @@ class BatchScores:
         counts = self.scores["tier"].value_counts()
         return {t: int(counts.get(t, 0)) for t in TIERS}
 
-    def write(self, out: Path) -> tuple[Path, Path]:
-        """The scores to `out` and the excluded leads beside it (`*.excluded.parquet`)."""
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self.scores.to_parquet(out, index=False)
-        excluded = out.with_suffix(".excluded.parquet")
-        self.excluded.to_parquet(excluded, index=False)
+    def write(self, out: Path | str) -> tuple[Path | str, Path | str]:
+        """The scores to `out` and the excluded leads beside it (:func:`excluded_path`)."""
+        excluded = excluded_path(out)
+        for frame, path in ((self.scores, out), (self.excluded, excluded)):
+            sink = ParquetSink(path)
+            sink.write(frame)
+            sink.close()
         return out, excluded
+
+
+@dataclass
+class StreamedScores:
+    """What :func:`score_sql` wrote: counts, as :class:`BatchScores` reports them."""
+
+    scores_path: Path | str
+    excluded_path: Path | str
+    model_name: str
+    version: str
+    scored: int = 0
+    tiers: Counter[str] = field(default_factory=Counter)
+    mqls: int = 0
+    stale: int = 0
+    excluded: Counter[str] = field(default_factory=Counter)
+
+    def tier_counts(self) -> dict[str, int]:
+        """Scored leads per tier (every tier listed)."""
+        return {t: int(self.tiers.get(t, 0)) for t in TIERS}
+
+    def add(self, scores: pd.DataFrame) -> None:
+        """Count one written chunk of scores."""
+        self.scored += len(scores)
+        self.tiers.update(scores["tier"].tolist())
+        self.mqls += int(scores["is_mql"].sum())
+        self.stale += int(scores["stale"].sum())
 
 
 def as_of_for(crm: CrmData, as_of_days: float | None, moment: datetime) -> pd.Series:
@@ -89,6 +122,62 @@ def score_source(
         scores = pd.concat([scores, best], axis=1)
     name = str(scorer.meta.get("model_name") or "")
     return BatchScores(scores, excluded, name, str(scorer.meta.get("version", "")))
+
+
+def score_sql(
+    engine: SqlEngine,
+    scorer: Scorer,
+    out: Path | str,
+    chunk_rows: int,
+    progress: Callable[[int], None] = lambda _: None,
+) -> StreamedScores:
+    """Score every lead open at its as_of on a SQL engine whose canonical views and
+    ``moments`` are registered (:func:`~leadscore.features.engines.canonical_views`,
+    :func:`~leadscore.features.engines.moments_view`), streaming `chunk_rows` leads at a time
+    into `out` (a file or `DIR/`); the excluded leads, with why, beside it."""
+    target = str(scorer.meta.get("target", "won"))
+    cases_view(engine, target)
+    engine.view("open_cases", f"SELECT lead_id, as_of, {ROW} FROM cases WHERE reason IS NULL")
+    result = StreamedScores(out, excluded_path(out), str(scorer.meta.get("model_name") or ""),
+                            str(scorer.meta.get("version", "")))  # fmt: skip
+    sink = ParquetSink(out)
+    chunks: Iterable[pd.DataFrame] = snapshot_batches(engine, scorer.spec, "open_cases",
+                                                      chunk_rows)  # fmt: skip
+    for rows in chunks:
+        scores = scorer.score_frame(rows)
+        sink.write(scores)
+        result.add(scores)
+        progress(len(rows))
+    if not sink.rows:  # no open lead: an empty file with the scores' columns all the same
+        sink.write(scorer.score_frame(_empty_rows(scorer)))
+    sink.close()
+    excluded = ParquetSink(result.excluded_path)
+    sql = f"SELECT lead_id, as_of, reason FROM cases WHERE reason IS NOT NULL ORDER BY {ROW}"
+    for batch in engine.batches(sql, chunk_rows):
+        frame = _excluded_frame(batch.to_pandas())
+        excluded.write(frame)
+        result.excluded.update(frame["reason"].tolist())
+    if not excluded.rows:
+        excluded.write(_excluded_frame(pd.DataFrame({"lead_id": [], "as_of": [], "reason": []})))
+    excluded.close()
+    return result
+
+
+def _excluded_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The local path's dtypes for the excluded leads."""
+    return pd.DataFrame({
+        "lead_id": frame["lead_id"].astype("string"),
+        "as_of": frame["as_of"].astype("datetime64[ns]"),
+        "reason": frame["reason"].astype("string"),
+    })  # fmt: skip
+
+
+def _empty_rows(scorer: Scorer) -> pd.DataFrame:
+    from leadscore.features.sql import typed_rows
+
+    columns: dict[str, Any] = {"lead_id": [], "as_of": [], "lead_age_days": []}
+    columns |= {f.name: [] for f in scorer.spec if f.kind != "age"}
+    return typed_rows(pd.DataFrame(columns), scorer.spec)
 
 
 def step_events(leads: pd.DataFrame, as_of: pd.Series, step: Step) -> pd.DataFrame:

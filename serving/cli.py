@@ -15,12 +15,21 @@ import typer
 
 from leadscore.features.console import err, note, out, parse_moment
 from leadscore.features.errors import LeadscoreError, UsageProblem
+from leadscore.features.sql_source import (
+    DEFAULT_CHUNKS,
+    ChunkRowsOpt,
+    EngineOpt,
+    MemoryLimitOpt,
+)
 from leadscore.serving.registry import DEFAULT_MODEL_URI
 
 
 def score(
     data: Annotated[Path, typer.Option(help="A leadforge bundle or a canonical directory.")],
-    out_file: Annotated[Path, typer.Option("--out", help="Parquet file for the scores.")],
+    out_file: Annotated[
+        str,
+        typer.Option("--out", help="Parquet file for the scores, or DIR/ for partitioned Parquet."),
+    ],
     model: Annotated[
         str, typer.Option(help="Model URI: models:/name@alias, models:/name/N or a path.")
     ] = DEFAULT_MODEL_URI,
@@ -46,8 +55,12 @@ def score(
         Path | None,
         typer.Option(help="The steps to try (default: next_steps.yaml in the config dir)."),
     ] = None,
+    engine: EngineOpt = "auto",
+    memory_limit: MemoryLimitOpt = None,
+    chunk_rows: ChunkRowsOpt = DEFAULT_CHUNKS,
 ) -> None:
-    """Score every open lead; closed or not-yet-created leads go to FILE.excluded.parquet."""
+    """Score every open lead; closed or not-yet-created leads go to FILE.excluded.parquet
+    (DIR.excluded/ for --out DIR/). On a SQL engine, leads stream through in chunks."""
     from datetime import UTC, datetime
 
     if as_of_days is not None and as_of is not None:
@@ -65,9 +78,20 @@ def score(
     if next_steps_file is not None and not next_steps:
         raise UsageProblem("--next-steps-file needs --next-steps")
     steps = load_next_steps(next_steps_file).steps if next_steps else None
+    from leadscore.features.engines import choose_engine
+    from leadscore.features.sql_source import engine_name
+
+    chosen = choose_engine(engine_name(engine), data)
+    if chosen != "local" and steps is not None:
+        raise UsageProblem(f"--next-steps runs on the local engine; drop --engine {engine} "
+                           "or --next-steps")  # fmt: skip
     note(f"loading {model} ...")
     scorer = load_scorer(model)
     config = FeatureConfig.model_validate(scorer.meta.get("feature_config") or {})
+    if chosen != "local":
+        _score_on_sql(chosen, data, mapping, config, scorer, as_of_days, moment, out_file,
+                      memory_limit, chunk_rows)  # fmt: skip
+        return
     note(f"reading {data} ...")
     crm, _ = load_data(data, mapping, config)
     when = as_of_for(crm, as_of_days, moment)
@@ -93,6 +117,38 @@ def score(
         none = int(scores["next_step"].isna().sum())
         console.print(f"best next step: {shown or 'none'}; no step raises {none:,} leads",
                       markup=False)  # fmt: skip
+
+
+def _score_on_sql(
+    engine: Any, data: Path, mapping: Path | None, config: Any, scorer: Any,
+    as_of_days: float | None, moment: Any, out_file: str, memory_limit: str | None,
+    chunk_rows: int,
+) -> None:  # fmt: skip
+    """`leadscore score` on DuckDB or Spark: streamed, chunk by chunk."""
+    import pandas as pd
+
+    from leadscore.features.engines import moments_view
+    from leadscore.features.sql_source import sql_source
+    from leadscore.serving.batch import score_sql
+
+    with sql_source(engine, data, mapping, config, memory_limit, note) as sql:
+        note(f"scoring on {engine} in chunks of {chunk_rows:,} leads ...")
+        moments_view(sql, as_of_days, None if as_of_days is not None else pd.Timestamp(moment))
+        if engine == "spark":  # scored on the executors, written by Spark as a directory
+            from leadscore.serving.batch_spark import score_spark
+
+            result = score_spark(sql, scorer, out_file)  # type: ignore[arg-type]
+        else:
+            result = score_sql(sql, scorer, out_file, chunk_rows)
+    tiers = ", ".join(f"{t} {n:,}" for t, n in result.tier_counts().items())
+    reasons = ", ".join(f"{k}: {v}" for k, v in result.excluded.most_common())
+    console = out()
+    console.print(f"scored {result.scored:,} leads with {result.model_name or '?'} version "
+                  f"{result.version or '?'} on {engine} -> {result.scores_path}",
+                  markup=False)  # fmt: skip
+    console.print(f"tiers: {tiers}; MQLs {result.mqls:,}; stale {result.stale:,}", markup=False)
+    console.print(f"excluded {result.excluded.total():,} -> {result.excluded_path} "
+                  f"({reasons or 'none'})", markup=False)  # fmt: skip
 
 
 KEEP_ALIVE_SECONDS = 5  # an idle keep-alive connection is closed after this
