@@ -15,7 +15,7 @@ DEMO_STORE = sqlite:///$(DEMO)/handoffs.db
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 export MPLBACKEND := Agg
 
-.PHONY: install demo serve test test-fast lint typecheck docs bench screenshots clean
+.PHONY: install demo serve test test-fast lint typecheck docs bench bench-scale screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "installing leadscore with its test and docs tools into $(VENV)"
-	$(PIP) -e '.[dev,docs]'
+	$(PIP) -e '.[dev,docs,spark]'
 	touch $(STAMP) $(DEMO_STAMP)
 
 install: $(STAMP)
@@ -94,6 +94,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sources.py
 	$(BIN)/python benchmarks/bench_handoffs.py
 	$(BIN)/python benchmarks/bench_pages.py
+
+## The scaling curve (100k, 1M, 10M synthetic leads; local, DuckDB, Spark): long, not in `make test`.
+## Its data is cached in data/bench-scale/ (10M leads: about 4 GB). SCALE_ARGS="--sizes 100k" etc.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py $(SCALE_ARGS)
 
 ## The docs' screenshots in docs/img/: the rep's queue and lead card, the handoff report. Needs
 ## Chromium (`source .ci/services.sh`); CI=true makes a missing one fail instead of skipping.

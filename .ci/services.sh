@@ -1,6 +1,7 @@
-# The services some tests need: PostgreSQL (a local cluster, a role, a database) and Debian's
-# Chromium (driven by Playwright; never a browser download). Installs what is missing, starts
-# PostgreSQL, and exports the two variables the test fixtures read (tests/services.py):
+# The services some tests need: PostgreSQL (a local cluster, a role, a database), Debian's
+# Chromium (driven by Playwright; never a browser download) and Java 17 (for Spark). Installs
+# what is missing, starts PostgreSQL, and exports the two variables the test fixtures read
+# (tests/services.py):
 #   LEADSCORE_TEST_PG_URL  SQLAlchemy URL of a role that may create databases
 #   LEADSCORE_CHROMIUM     the Chromium executable
 # Source it from the repository root, so the exports reach your shell:  source .ci/services.sh
@@ -39,6 +40,15 @@ _leadscore_services_setup() (
         apt-get install -y -q "${missing[@]}"
     else
         say "postgresql and chromium are installed"
+    fi
+    # Spark (the [spark] extra) runs on Java 17: the headless runtime, nothing it recommends
+    if java -version >/dev/null 2>&1; then
+        say "java is installed"
+    else
+        say "installing openjdk-17-jre-headless (apt-get)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends openjdk-17-jre-headless
     fi
 
     version=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -1)
