@@ -245,11 +245,9 @@ def cases_view(engine: SqlEngine, target: str) -> None:
 def ordered_snapshot_sql(engine: SqlEngine, spec: FeatureSpec, rows_view: str) -> str:
     """The snapshot of the leads of `rows_view` (lead_id, as_of, _row), in `_row` order: the
     compiled query reads the view ``as_of``, made here from `rows_view`."""
-    engine.view("as_of", f"SELECT lead_id, as_of FROM {rows_view}")
+    engine.view("as_of", f"SELECT lead_id, as_of, {ROW} FROM {rows_view}")
     columns = {name: set(engine.columns(name)) for name in TABLES}
-    query = compile_snapshot(spec, engine.dialect.name, columns)  # type: ignore[arg-type]
-    return (f"SELECT s.* FROM ({query}) s JOIN {rows_view} w ON w.lead_id = s.lead_id "
-            f"ORDER BY w.{ROW}")  # fmt: skip
+    return compile_snapshot(spec, engine.dialect.name, columns, order_by=ROW)  # type: ignore[arg-type]
 
 
 def snapshot_batches(

@@ -284,6 +284,7 @@ def compile_snapshot(
     spec: FeatureSpec,
     dialect: DialectName = "duckdb",
     columns: Mapping[str, Collection[str]] | None = None,
+    order_by: str | None = None,
 ) -> str:
     """One SQL query computing the point-in-time snapshot of every lead listed in ``as_of``.
 
@@ -291,8 +292,9 @@ def compile_snapshot(
     ``as_of``); returns ``lead_id``, ``as_of``, ``lead_age_days`` and every other spec feature
     in spec order, one row per ``as_of`` row whose lead exists, in no particular order.
     `columns` (table -> its column names) makes an attribute of an absent column missing, as
-    the local builder does; without it every attribute column must exist. Raises
-    NotImplementedError for a feature kind or dialect not compiled yet.
+    the local builder does; without it every attribute column must exist. `order_by` names a
+    column of ``as_of`` to sort the rows by (a row number), instead of no particular order.
+    Raises NotImplementedError for a feature kind or dialect not compiled yet.
     """
     s = _Sql(dialect_of(dialect))
     pit = _point_in_time_events(s, spec)
@@ -315,7 +317,9 @@ def compile_snapshot(
             raise NotImplementedError(f"feature {f.name!r}: kind {f.kind!r} has no SQL yet")
         out.append(f"{exprs[f.name]} AS {s.q(f.name)}")
     joins = [join for entity, join in _ENTITY_JOINS.items() if _reads(spec, entity)]
-    ctes = [f"p AS (\n  SELECT o.lead_id, o.as_of, {s.d.epoch.format('o.as_of')} AS as_of_t,\n"
+    carried = f", o.{s.q(order_by)} AS ord" if order_by else ""
+    ctes = [f"p AS (\n  SELECT o.lead_id, o.as_of{carried},\n"
+            f"    {s.d.epoch.format('o.as_of')} AS as_of_t,\n"
             f"    {s.d.epoch.format('l.created_at')} AS created_t\n"
             "  FROM as_of o JOIN leads l ON l.lead_id = o.lead_id\n)"]  # fmt: skip
     if aggregates:
@@ -328,6 +332,7 @@ def compile_snapshot(
         "WITH " + ",\n".join(ctes) + "\nSELECT\n  " + ",\n  ".join(out)
         + "\nFROM p JOIN leads l ON l.lead_id = p.lead_id\n"
         + "\n".join(joins)
+        + ("\nORDER BY p.ord" if order_by else "")
     )  # fmt: skip
 
 
@@ -423,9 +428,9 @@ def typed_rows(result: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         elif f.kind == "exists":
             out[f.name] = col.astype(bool)
         elif f.kind in ("attribute", "latest") and f.dtype in ("category", "ordinal"):
-            out[f.name] = col.astype(object).where(col.notna(), None).astype("string")
+            out[f.name] = col.astype("string")
         elif f.kind in ("attribute", "latest") and f.dtype == "boolean":
-            out[f.name] = col.astype(object).where(col.notna(), None).astype("boolean")
+            out[f.name] = col.astype("boolean")
         else:
             out[f.name] = col.astype("float64")
     return pd.DataFrame(out)

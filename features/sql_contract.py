@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from leadscore.features.config import FeatureConfig
 from leadscore.features.contract import problem_line
@@ -56,6 +57,11 @@ def _type_fits(kind: str, stored: str) -> bool:
     return base in ("varchar", "string", "text")
 
 
+def _padded(x: str) -> str:
+    """`x` starts or ends with a space (what trim() would change)."""
+    return f"({x} LIKE ' %' OR {x} LIKE '% ')"
+
+
 def _is_float(stored: str) -> bool:
     return stored.split("(")[0].strip() in ("double", "float", "real")
 
@@ -67,6 +73,9 @@ class _Checks:
         self.engine = engine
         self.d = engine.dialect
         self.config = config
+        # a 64-bit hash of text (Spark's hash() is 32-bit: too many collisions at 10M ids)
+        self.hash = {"duckdb": "hash({})", "spark": "xxhash64({})"}[self.d.name]
+        self.anti = {"duckdb": "ANTI JOIN", "spark": "LEFT ANTI JOIN"}[self.d.name]
 
     def q(self, name: str) -> str:
         return self.d.quote.format(name)
@@ -82,7 +91,10 @@ class _Checks:
         declared = {v.lower() for v in col.vocabulary or ()}
         empty = sorted({p.strip().lower() for p in self.config.placeholders} - declared | {""})
         listed = ", ".join(self.d.literal(p) for p in empty)
-        return f"({x} IS NULL OR lower(trim({x})) IN ({listed}))"
+        # only text short enough, or padded, can trim to a placeholder: CASE spares the other
+        # values lower(trim()), most of a scan of 20M ids
+        could = f"length({x}) <= {max(map(len, empty))} OR {_padded(x)}"
+        return f"({x} IS NULL OR CASE WHEN {could} THEN lower(trim({x})) IN ({listed}) END)"
 
     def of_column(self, where: str, col: Column, stored: str) -> list[_Check]:
         """The value checks of one present, well-typed column, in the local path's order."""
@@ -102,16 +114,34 @@ class _Checks:
                                  "a value in every row"))  # fmt: skip
         return checks
 
-    def run(self, table: str, checks: list[_Check]) -> list[tuple[_Check, int, int]]:
-        """Each failed check with its row count and first (0-based) row: one scan."""
-        if not checks:
-            return []
-        parts = []
-        for c in checks:
-            parts += [f"count_if({c.condition})", f"min(CASE WHEN {c.condition} THEN {ROW} END)"]
+    def scan(
+        self, table: str, checks: list[_Check], ids: list[Column]
+    ) -> tuple[list[tuple[_Check, int, int]], list[bool]]:
+        """One scan of `table`: each failed check with its row count and first (0-based) row,
+        and, per id column of `ids`, whether some value is padded with spaces."""
+        parts = [f"count_if({c.condition})" for c in checks]
+        parts += [f"count_if({_padded(self.q(col.name))})" for col in ids]
+        if not parts:
+            return [], []
         (row,) = self.engine.rows(f"SELECT {', '.join(parts)} FROM {table}")
-        return [(c, int(row[2 * i]), int(row[2 * i + 1]))
-                for i, c in enumerate(checks) if row[2 * i]]  # fmt: skip
+        bad = [(c, int(n)) for c, n in zip(checks, row, strict=False) if n]
+        firsts: tuple[Any, ...] = ()
+        if bad:  # the first row of each failed check: a second scan, only then
+            mins = ", ".join(f"min(CASE WHEN {c.condition} THEN {ROW} END)" for c, _ in bad)
+            firsts = self.engine.rows(f"SELECT {mins} FROM {table}")[0]
+        failed = [(c, n, int(first)) for (c, n), first in zip(bad, firsts, strict=True)]
+        return failed, [bool(n) for n in row[len(checks):]]
+
+    def may_repeat(self, table: str, col: Column, padded: bool) -> bool:
+        """Whether an id column may list a value twice: distinct 64-bit hashes prove distinct
+        values (of the trimmed text, unless no value is padded), so the exact, slower check
+        runs only when some hash repeats."""
+        x = self.q(col.name)
+        hashed = self.hash.format(f"trim({x})" if padded else x)
+        keep = f"NOT {self.missing(col, 'varchar')}"
+        ((n,),) = self.engine.rows(f"SELECT count(*) FROM (SELECT {hashed} AS h FROM {table} "
+                                   f"WHERE {keep} GROUP BY {hashed} HAVING count(*) > 1) d")
+        return bool(n)
 
     def value_at(self, table: str, column: str, row: int, trimmed: bool = False) -> object:
         x = self.q(column)
@@ -130,9 +160,14 @@ class _Checks:
         return (int(count), int(first)) if count else None
 
     def unknown(self, table: str, col: Column, ref_table: str, ref_col: str) -> tuple[int, int]:
-        """Rows referring to an id their reference table does not list."""
-        x = f"trim(t.{self.q(col.name)})"
+        """Rows referring to an id their reference table does not list. A value found as it
+        is is found trimmed too: the trimmed comparison runs only for the rest."""
         keep = f"NOT {self.missing(col, 'varchar', 't.')}"
+        raw = (f"SELECT count(*) FROM {table} t {self.anti} {ref_table} r ON r.{self.q(ref_col)} "
+               f"= t.{self.q(col.name)} WHERE {keep}")  # fmt: skip
+        if not self.engine.rows(raw)[0][0]:
+            return 0, 0
+        x = f"trim(t.{self.q(col.name)})"
         sql = (f"SELECT count(*), min(t.{ROW}) FROM {table} t LEFT JOIN (SELECT DISTINCT "
                f"trim({self.q(ref_col)}) AS k FROM {ref_table}) r ON r.k = {x} "
                f"WHERE {keep} AND r.k IS NULL")  # fmt: skip
@@ -159,27 +194,48 @@ def validate_views(engine: SqlEngine, tables: Mapping[str, Path], config: Featur
             problems.append(f"{where_table}: missing column(s) {missing}; expected columns "
                             f"{required} (found {list(cols)})")  # fmt: skip
             continue
-        for col in schema.columns:
-            if col.name not in cols:
-                continue
-            where = f"{where_table}.{col.name}"
-            if not _type_fits(col.kind, cols[col.name]):
-                problems.append(f"{where}: stored as {cols[col.name].upper()}; expected "
-                                f"{_EXPECTED_TYPE[col.kind]} (canonical Parquet as `leadscore "
-                                "data convert` writes it)")  # fmt: skip
-                continue
-            view = file_view(name)
-            for check, count, row in checks.run(view, checks.of_column(where, col, cols[col.name])):
-                value = checks.value_at(view, col.name, row)
-                problems.append(problem_line(where, count, row, value, check.what, check.expected))
-            if col.kind == "id" and (dup := checks.repeats(view, col)) is not None:
-                value = checks.value_at(view, col.name, dup[1], trimmed=True)
-                problems.append(problem_line(where, dup[0], dup[1], value, "repeat an id",
-                                             "each id once"))  # fmt: skip
+        problems += _table_problems(checks, name, where_table, schema.columns, cols)
     if not problems:
         problems += _reference_problems(checks, tables, stored, config)
     if problems:
         raise DataContractError(problems)
+
+
+def _table_problems(
+    checks: _Checks,
+    name: str,
+    where_table: str,
+    columns: tuple[Column, ...],
+    stored: Mapping[str, str],
+) -> list[str]:
+    """The problems of one table's columns, in the local path's order (column by column:
+    type, values, then repeated ids), from one scan plus an exact query where ids may repeat."""
+    view = file_view(name)
+    typed = [c for c in columns if c.name in stored and _type_fits(c.kind, stored[c.name])]
+    of_column = {c.name: checks.of_column(f"{where_table}.{c.name}", c, stored[c.name])
+                 for c in typed}  # fmt: skip
+    ids = [c for c in typed if c.kind == "id"]
+    failed, padded = checks.scan(view, [k for c in typed for k in of_column[c.name]], ids)
+    maybe = [c for c, pad in zip(ids, padded, strict=True) if checks.may_repeat(view, c, pad)]
+    problems = []
+    for col in columns:
+        if col.name not in stored:
+            continue
+        where = f"{where_table}.{col.name}"
+        if col not in typed:
+            problems.append(f"{where}: stored as {stored[col.name].upper()}; expected "
+                            f"{_EXPECTED_TYPE[col.kind]} (canonical Parquet as `leadscore data "
+                            "convert` writes it)")  # fmt: skip
+            continue
+        for check, count, row in failed:
+            if check.column == col.name:
+                value = checks.value_at(view, col.name, row)
+                problems.append(problem_line(where, count, row, value, check.what, check.expected))
+        if col in maybe and (dup := checks.repeats(view, col)) is not None:
+            value = checks.value_at(view, col.name, dup[1], trimmed=True)
+            problems.append(problem_line(where, dup[0], dup[1], value, "repeat an id",
+                                         "each id once"))  # fmt: skip
+    return problems
 
 
 def _reference_problems(

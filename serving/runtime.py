@@ -27,6 +27,8 @@ from typing import Any, Literal, cast
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.features.errors import LeadscoreError
 from leadscore.features.online import OnlineBuilder
@@ -90,8 +92,9 @@ class Encoding:
         for j, name in enumerate(self.names):
             col = rows[name]
             if name in self.vocabularies:
-                codes = pd.Categorical(col.astype(object), categories=self.vocabularies[name]).codes
-                out[:, j] = np.where(codes < 0, np.nan, codes)
+                # an Arrow hash lookup (pd.Categorical with unseen values is deprecated, and
+                # its conversion to object cost most of the batch's encoding time)
+                out[:, j] = self._codes(name, col)
             else:
                 numeric = pd.to_numeric(col, errors="coerce")
                 out[:, j] = numeric.to_numpy(dtype="float64", na_value=np.nan)
@@ -119,6 +122,19 @@ class Encoding:
             for name, vocab in self._index.items()
             if values.get(name) is not None and str(values[name]) not in vocab
         }
+
+    def _codes(self, name: str, col: pd.Series) -> np.ndarray:
+        """Each value's index in the vocabulary of `name`, NaN when missing or unseen."""
+        values = pa.array(col.astype("string[pyarrow]"))  # zero-copy when it already is
+        found = pc.index_in(values, value_set=self._lookup(name))
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    def _lookup(self, name: str) -> pa.Array:
+        cached: dict[str, pa.Array] | None = self.__dict__.get("_lookup_cache")
+        if cached is None:
+            cached = {n: pa.array(vs, type=pa.string()) for n, vs in self.vocabularies.items()}
+            object.__setattr__(self, "_lookup_cache", cached)
+        return cached[name]
 
     @property
     def _index(self) -> dict[str, dict[str | None, int]]:
@@ -221,6 +237,12 @@ class TierCuts:
         if is_mql:
             return "A"
         return "B" if probability >= self.b else "C" if probability >= self.c else "D"
+
+    def tiers(self, probability: np.ndarray, is_mql: np.ndarray) -> list[str]:
+        """The tier letters of many leads (:meth:`tier` element-wise)."""
+        letters = np.select([is_mql, probability >= self.b, probability >= self.c],
+                            ["A", "B", "C"], default="D")  # fmt: skip
+        return letters.tolist()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,10 +377,13 @@ class Scorer:
     def score_frame(self, rows: pd.DataFrame, sources: Sequence[Any] | None = None) -> pd.DataFrame:
         """Score snapshot rows (batch): probability, threshold, is_mql, tier, stale."""
         probability = self.calibrator(self.raw_frame(rows))
-        src = rows["lead_source"] if sources is None else pd.Series(list(sources))
-        threshold = np.array([self.thresholds.for_source(s) for s in src.tolist()])
+        src = rows["lead_source"] if sources is None else pd.Series(list(sources), dtype=object)
+        # one lookup per distinct source, not per lead (a batch has a handful of sources)
+        codes, distinct = pd.factorize(src.astype(object), use_na_sentinel=False)
+        by_code = np.array([self.thresholds.for_source(s) for s in distinct], dtype=np.float64)
+        threshold = by_code[codes] if len(codes) else np.empty(0)
         is_mql = probability >= threshold
-        tiers = [self.tiers.tier(p, m) for p, m in zip(probability, is_mql, strict=True)]
+        tiers = self.tiers.tiers(probability, is_mql)
         return pd.DataFrame(
             {
                 "lead_id": rows["lead_id"].to_numpy(),
