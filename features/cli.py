@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 
@@ -413,7 +413,12 @@ def _build_on_sql(
     import pandas as pd
 
     from leadscore.features.config import load_feature_config
-    from leadscore.features.engines import ROW, moments_view, snapshot_batches
+    from leadscore.features.engines import (
+        ROW,
+        moments_view,
+        ordered_snapshot_sql,
+        snapshot_batches,
+    )
     from leadscore.features.sinks import ParquetSink
     from leadscore.features.spec import build_spec
     from leadscore.features.sql_source import sql_source
@@ -433,15 +438,23 @@ def _build_on_sql(
             if not_yet:
                 note(f"{int(not_yet)} lead(s) created after {moment} left out (not yet leads)")
             rows_view = "built"
-        sink = ParquetSink(out_file)
-        for rows in snapshot_batches(sql, spec, rows_view, chunk_rows):
-            sink.write(rows)
-        if not sink.rows:
+        if engine == "spark":  # written by Spark, as a directory: nothing through the driver
+            from leadscore.features.spark import SparkEngine
+
+            out_file = out_file.rstrip("/") + "/"
+            query = ordered_snapshot_sql(sql, spec, rows_view)
+            written = cast(SparkEngine, sql).write_parquet(query, out_file)
+        else:
+            sink = ParquetSink(out_file)
+            for rows in snapshot_batches(sql, spec, rows_view, chunk_rows):
+                sink.write(rows)
+            sink.close()
+            written = sink.rows
+        if not written:
             raise UsageProblem(f"{data}: no lead to build a snapshot of")
-        sink.close()
     out().print(text_table(("", ""), [
         ("snapshot file", str(out_file)), ("source", str(data)), ("engine", engine),
-        ("leads", f"{sink.rows:,}"), ("features", str(len(spec))),
+        ("leads", f"{written:,}"), ("features", str(len(spec))),
     ]))  # fmt: skip
 
 

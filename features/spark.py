@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 _Arrow = TypeVar("_Arrow", "pa.RecordBatch", "pa.Table")  # what _to_naive takes and gives
 
 DEFAULT_THREADS = 2
+DEFAULT_MEMORY = "4g"
 # SQL settings every query of the engine relies on (set on any session it is given)
 SESSION_SQL_CONF = {
     "spark.sql.session.timeZone": "UTC",  # TIMESTAMP <-> epoch without a zone's offset
@@ -73,9 +74,14 @@ def spark_session(threads: int | None = None, memory_limit: str | None = None) -
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.adaptive.enabled", "true")
+        # the leads side of the events join broadcast, not sort-merged: the aggregate then
+        # hashes instead of sorting (measured 2.5-3.5x faster on 100k leads, 2M events)
+        .config("spark.sql.autoBroadcastJoinThreshold", str(512 * 2**20))
     )
-    if memory_limit is not None:
-        builder = builder.config("spark.driver.memory", _spark_memory(memory_limit))
+    # in local mode the driver is the executor: Spark's 1 GiB default runs out of heap on a
+    # 1M-lead snapshot
+    memory = _spark_memory(memory_limit) if memory_limit is not None else DEFAULT_MEMORY
+    builder = builder.config("spark.driver.memory", memory)
     for key, value in SESSION_SQL_CONF.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
@@ -188,6 +194,17 @@ class SparkEngine:
         for row in packed.toLocalIterator(prefetchPartitions=True):
             for batch in pa.ipc.open_stream(row[0]):
                 yield _to_naive(batch)
+
+    def write_parquet(self, sql: str, directory: Path | str) -> int:
+        """The rows of `sql` written by Spark as partitioned Parquet to `directory` (replaced
+        if present), timestamps as naive UTC like the other engines; returns the row count.
+        Nothing passes through the driver."""
+        frame = self.spark.sql(sql)
+        naive = [f"CAST({self._q(f.name)} AS TIMESTAMP_NTZ) AS {self._q(f.name)}"
+                 if f.dataType.simpleString() == "timestamp" else self._q(f.name)
+                 for f in frame.schema]  # fmt: skip
+        frame.selectExpr(*naive).write.mode("overwrite").parquet(str(directory))
+        return int(self.spark.read.parquet(str(directory)).count())
 
     def close(self) -> None:
         for name in sorted(self._views):
