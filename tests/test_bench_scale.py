@@ -8,12 +8,10 @@ benchmarks/ is no package: its modules are imported from their folder, as the sc
 from __future__ import annotations
 
 import ast
-import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -25,16 +23,7 @@ from leadscore.features.schema import TABLES
 from leadscore.features.snapshot import as_of_after_creation, snapshot
 from leadscore.features.sources.canonical import load_canonical, write_canonical
 from leadscore.features.spec import build_spec
-
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "benchmarks"
-
-
-def bench_module(name: str) -> ModuleType:
-    """A module of benchmarks/, imported from its folder as the scripts import it."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCHMARKS))
-        return importlib.import_module(name)
+from tests.test_benchmarks import BENCHMARKS, bench_module
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +173,13 @@ def test_scaling_benchmark_smoke(tmp_path: Path) -> None:
     for step in (("features", "build"), ("score",)):
         if "--engine" not in scale.command_flags(*step):
             pytest.skip(f"leadscore {' '.join(step)} has no --engine yet")
+    from tests.serving.leads import build_toy_model
+
     out = tmp_path / "scale.json"
+    model = build_toy_model(tmp_path / "model")  # a model directory: no training, no registry
     run = subprocess.run(
         [sys.executable, str(BENCHMARKS / "scale.py"), "--sizes", "2k", "--engines",
-         "local,duckdb", "--train-leads", "400", "--data-root", str(tmp_path / "data"),
+         "local,duckdb", "--model", str(model), "--data-root", str(tmp_path / "data"),
          "--work", str(tmp_path / "work"), "--json", str(out)],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
